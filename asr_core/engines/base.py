@@ -1,0 +1,73 @@
+"""The engine interface: what every speech recogniser offers, and what it declares it can do.
+
+The transcription pipeline, the streaming recogniser and the service depend only on this, so an
+engine can be swapped (Whisper on CPU, FunAudio LLM-ASR on GPU) without touching them.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr_core.transcript import Segment
+
+DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    languages: frozenset[str]
+    word_timestamps: bool
+    prompt: bool
+    """Takes a text prompt and hot-words."""
+    reusable_encoding: bool
+    """One `encode` serves several `decode` calls (first pass + hot-word pass)."""
+    streaming: bool
+    """Fast enough on short windows to produce live partials."""
+    batch: bool
+    """Encodes or decodes several windows in one call."""
+    max_window_s: float
+    """Longest audio one `encode` accepts."""
+
+
+@dataclass
+class DecodeOptions:
+    language: str | None = None
+    """None: detect among the allowed languages."""
+    allowed_languages: tuple[str, ...] = ("en", "zh")
+    beam_size: int = 5
+    prompt: str | None = None
+    """Context text before this window (previous text, or a user prompt)."""
+    hotwords: tuple[str, ...] = ()
+    word_timestamps: bool = False
+    temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES
+    no_speech_threshold: float | None = 0.6
+    log_prob_threshold: float | None = -1.0
+    compression_ratio_threshold: float | None = 2.4
+
+
+class EncodedAudio(ABC):
+    """An engine's encoder output for one window, reusable across decode passes."""
+
+    duration: float
+
+
+class Engine(ABC):
+    name: str
+    """The engine family, e.g. "whisper"."""
+    model_name: str
+    """The model it serves, e.g. "whisper-base" or a folder name."""
+    capabilities: EngineCapabilities
+
+    @abstractmethod
+    def encode(self, audio: np.ndarray) -> EncodedAudio:
+        """Run the audio encoder once on up to `max_window_s` of 16 kHz mono float32."""
+
+    @abstractmethod
+    def detect_language(self, encoded: EncodedAudio, allowed: Collection[str]) -> tuple[str, float]:
+        """Most likely language among `allowed`, with its probability renormalised to them."""
+
+    @abstractmethod
+    def decode(self, encoded: EncodedAudio, options: DecodeOptions) -> list[Segment]:
+        """Decode text from an encoded window; times are relative to the window start."""

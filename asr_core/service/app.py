@@ -1,0 +1,44 @@
+"""The ASR service app: file transcription now, streaming endpoints join it later."""
+
+import asyncio
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from asr_core.service.errors import install_error_handlers
+from asr_core.service.limits import BodySizeLimitMiddleware
+from asr_core.service.metrics import ServiceMetrics
+from asr_core.service.routes import health, transcriptions
+from asr_core.transcribe import Transcriber
+
+
+@dataclass
+class ServiceConfig:
+    max_upload_bytes: int = 100_000_000
+    languages: tuple[str, ...] = ("en", "zh")
+    max_concurrent_transcriptions: int = 2
+    """File jobs decoding at once; more wait their turn instead of thrashing the CPU."""
+
+
+def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) -> FastAPI:
+    config = config or ServiceConfig()
+    app = FastAPI(
+        title="callscribe ASR service",
+        summary="Speech-to-text for calls and recordings, Mandarin and English",
+        version="0.1.0",
+    )
+    app.state.transcriber = transcriber
+    app.state.config = config
+    app.state.metrics = ServiceMetrics()
+    app.state.transcription_slots = asyncio.Semaphore(config.max_concurrent_transcriptions)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_upload_bytes)
+    app.include_router(health.router)
+    app.include_router(transcriptions.router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,59 @@
+"""Every error leaves the service as JSON with a machine code and a readable reason."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from asr_core.errors import AsrError, AudioDecodeError, ModelError, UnsupportedLanguageError
+
+logger = logging.getLogger(__name__)
+
+_STATUS = {AudioDecodeError: 400, UnsupportedLanguageError: 400, ModelError: 500}
+
+
+class ApiError(Exception):
+    """An error a route raises on purpose: status, code and reason."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """OpenAI-shaped error body so OpenAI clients show the reason."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(
+        status_code=status, content={"error": {"message": message, "type": kind, "code": code}}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(AsrError)
+    async def _asr_error(_: Request, exc: AsrError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        return error_response(status, exc.code, exc.reason)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
+        return error_response(422, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", f"internal error: {exc.__class__.__name__}")

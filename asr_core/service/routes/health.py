@@ -1,0 +1,25 @@
+"""Liveness/readiness and Prometheus metrics."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/healthz", summary="Service health and the model it serves")
+def healthz(request: Request) -> dict:
+    state = request.app.state
+    engine = state.transcriber.engine
+    return {
+        "status": "ok",
+        "engine": engine.name,
+        "model": engine.model_name,
+        "languages": sorted(state.config.languages),
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

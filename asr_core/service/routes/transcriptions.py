@@ -1,0 +1,115 @@
+"""OpenAI-compatible `POST /v1/audio/transcriptions` (multipart upload -> transcript)."""
+
+import asyncio
+import logging
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from asr_core.engines.base import DEFAULT_TEMPERATURES
+from asr_core.errors import AsrError
+from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
+from asr_core.hotwords import parse_phrases
+from asr_core.service.errors import ApiError
+from asr_core.transcribe import TranscribeOptions
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["transcription"])
+
+OPENAI_MODEL_ALIASES = {"", "whisper-1"}
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe an audio file (OpenAI-compatible)",
+    responses={
+        400: {"description": "Undecodable audio or bad parameters"},
+        413: {"description": "Upload larger than the limit"},
+    },
+)
+async def create_transcription(
+    request: Request,
+    file: Annotated[UploadFile, File(description="Audio in any format FFmpeg reads")],
+    model: Annotated[str, Form(description="`whisper-1` or the served model's name")] = "whisper-1",
+    language: Annotated[
+        str | None, Form(description="`en`, `zh`, or omit/`auto` to detect")
+    ] = None,
+    prompt: Annotated[str | None, Form(description="Context text for the first window")] = None,
+    response_format: Annotated[ResponseFormat, Form()] = "json",
+    temperature: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
+    timestamp_granularities: Annotated[
+        list[Literal["word", "segment"]] | None, Form(alias="timestamp_granularities[]")
+    ] = None,
+    hotwords: Annotated[str | None, Form(description="Phrases to favour, one per line")] = None,
+) -> Response:
+    state = request.app.state
+    engine = state.transcriber.engine
+    if model not in OPENAI_MODEL_ALIASES | {engine.model_name}:
+        raise ApiError(
+            400, "model_not_found", f"model {model!r} is not served here; use {engine.model_name!r}"
+        )
+    language = (language or "").strip().lower() or None
+    if language == "auto":
+        language = None
+    if language is not None and language not in state.config.languages:
+        raise ApiError(
+            400,
+            "unsupported_language",
+            f"language {language!r} is not supported; use one of "
+            f"{', '.join(sorted(state.config.languages))} or omit it to detect",
+        )
+    words = "word" in (timestamp_granularities or [])
+    options = TranscribeOptions(
+        language=language,
+        allowed_languages=tuple(state.config.languages),
+        prompt=prompt or None,
+        hotwords=tuple(parse_phrases(hotwords or "", "hotwords field")),
+        word_timestamps=words and response_format == "verbose_json",
+        temperatures=tuple(t for t in DEFAULT_TEMPERATURES if t >= temperature) or (temperature,),
+    )
+
+    started = time.perf_counter()
+    metrics = state.metrics
+    try:
+        async with state.transcription_slots:
+            transcript = await run_in_threadpool(state.transcriber.transcribe, file.file, options)
+    except AsrError:
+        metrics.requests.labels(outcome="rejected").inc()
+        raise
+    except asyncio.CancelledError:
+        metrics.requests.labels(outcome="cancelled").inc()
+        raise
+    except Exception:
+        metrics.requests.labels(outcome="failed").inc()
+        raise
+    finally:
+        await file.close()
+    elapsed = time.perf_counter() - started
+    metrics.requests.labels(outcome="ok").inc()
+    metrics.audio_seconds.inc(transcript.duration)
+    metrics.processing_seconds.observe(elapsed)
+    if transcript.duration:
+        metrics.rtf.observe(elapsed / transcript.duration)
+    logger.info(
+        "transcribed upload",
+        extra={
+            "file_name": file.filename,
+            "audio_s": round(transcript.duration, 2),
+            "elapsed_s": round(elapsed, 3),
+            "language": transcript.language,
+        },
+    )
+
+    if response_format == "json":
+        return JSONResponse(to_openai_json(transcript))
+    if response_format == "verbose_json":
+        return JSONResponse(to_verbose_json(transcript, words=words))
+    if response_format == "text":
+        return PlainTextResponse(to_text(transcript))
+    if response_format == "srt":
+        return PlainTextResponse(to_srt(transcript), media_type="application/x-subrip")
+    return PlainTextResponse(to_vtt(transcript), media_type="text/vtt")

@@ -1,0 +1,242 @@
+"""File transcription, top-down: decode -> VAD regions -> windows -> encode once -> decode.
+
+The audio is read as a stream of blocks and cut into speech regions by the VAD; regions are
+packed (silence between them dropped) into windows of at most the engine's window length, and
+each window is encoded once and decoded with the previous window's text as context. Only one
+window of audio is held at a time, so an hour-long call needs no more memory than a minute.
+"""
+
+import bisect
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from asr_core import SAMPLE_RATE
+from asr_core.audio import AudioSource, RawFormat, iter_audio
+from asr_core.chinese import to_simplified, to_traditional
+from asr_core.engines.base import DecodeOptions, Engine
+from asr_core.errors import UnsupportedLanguageError
+from asr_core.transcript import Segment, Transcript
+from asr_core.vad import SpeechRegion, VadOptions, segment_speech
+
+logger = logging.getLogger(__name__)
+
+_PROMPT_CHARS = 200
+"""Previous text carried into the next window's prompt (Whisper caps prompts at 223 tokens)."""
+_JOIN_SLACK_S = 0.8
+"""How far a decoded segment may cross a join between packed regions and still be snapped."""
+_LANGUAGE_SWITCH_CONFIDENCE = 0.5
+"""Detection below this keeps the previous window's language (short windows misdetect)."""
+
+
+@dataclass
+class TranscribeOptions(DecodeOptions):
+    """Decoding options for every window, plus what applies across a whole recording.
+
+    `language` None detects per window among `allowed_languages`; `prompt` is context for the
+    first window only, later windows get the previous window's text instead.
+    """
+
+    condition_on_previous_text: bool = True
+    chinese_script: Literal["simplified", "traditional", "as-decoded"] = "simplified"
+    """Script of Mandarin output (Whisper mixes both)."""
+    vad: VadOptions = field(default_factory=VadOptions)
+
+
+@dataclass
+class SpeechWindow:
+    """Speech regions packed back to back; maps window time back to source time."""
+
+    audio: np.ndarray
+    offsets: list[int]
+    """Window sample index where each region starts."""
+    starts: list[int]
+    """Source sample index of each region's start."""
+    lengths: list[int]
+
+    def to_source(self, seconds: float, is_end: bool = False) -> float:
+        """Source time of a window time; a time on a join belongs to the next region unless
+        it is an end."""
+        index, within = self._locate(seconds, is_end)
+        return round((self.starts[index] + within) / SAMPLE_RATE, 3)
+
+    def span_to_source(self, start: float, end: float) -> tuple[float, float]:
+        """Source times of a decoded span, snapping ends that barely cross a join.
+
+        Decoder timestamps are rough (half a second either way), so a segment that starts in
+        the last moments of one region but lies in the next is moved to the next, and the
+        same for an end that spills a little past a join.
+        """
+        first, _ = self._locate(start, False)
+        last, _ = self._locate(end, True)
+        if first < last and self._region_end(first) - start < _JOIN_SLACK_S:
+            start = self.offsets[first + 1] / SAMPLE_RATE
+            first += 1
+        if first < last and end - self.offsets[last] / SAMPLE_RATE < _JOIN_SLACK_S:
+            end = self._region_end(last - 1)
+        return self.to_source(start), self.to_source(end, is_end=True)
+
+    def _region_end(self, index: int) -> float:
+        return (self.offsets[index] + self.lengths[index]) / SAMPLE_RATE
+
+    def _locate(self, seconds: float, is_end: bool) -> tuple[int, int]:
+        sample = round(seconds * SAMPLE_RATE)
+        bisect_at = bisect.bisect_left if is_end else bisect.bisect_right
+        index = max(bisect_at(self.offsets, sample) - 1, 0)
+        return index, min(max(sample - self.offsets[index], 0), self.lengths[index])
+
+
+def pack_windows(regions: Iterable[SpeechRegion], max_seconds: float) -> Iterator[SpeechWindow]:
+    """Group consecutive regions into windows no longer than `max_seconds`."""
+    limit = int(max_seconds * SAMPLE_RATE)
+    pieces: list[SpeechRegion] = []
+    size = 0
+    for region in regions:
+        length = len(region.audio)
+        if pieces and size + length > limit:
+            yield _window(pieces)
+            pieces, size = [], 0
+        if length > limit:  # only if the VAD's max region length exceeds the engine's window
+            for start in range(0, length, limit):
+                chunk = region.audio[start : start + limit]
+                begin = region.start + start
+                yield _window([SpeechRegion(begin, begin + len(chunk), chunk)])
+            continue
+        pieces.append(region)
+        size += length
+    if pieces:
+        yield _window(pieces)
+
+
+def _window(pieces: list[SpeechRegion]) -> SpeechWindow:
+    lengths = [len(p.audio) for p in pieces]
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+    return SpeechWindow(
+        audio=np.concatenate([p.audio for p in pieces]),
+        offsets=offsets,
+        starts=[p.start for p in pieces],
+        lengths=lengths,
+    )
+
+
+class Transcriber:
+    """Transcribes whole recordings with one engine (thread-safe: keeps no per-call state)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def transcribe(
+        self,
+        source: AudioSource,
+        options: TranscribeOptions | None = None,
+        raw: RawFormat | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Transcript:
+        """Transcribe a file, bytes or file object; `progress(seconds_done)` after each window."""
+        counter = _SampleCounter(iter_audio(source, raw=raw))
+        segments: list[Segment] = []
+        languages: list[tuple[str, float]] = []
+        for segment, language in self._run(counter, options or TranscribeOptions(), progress):
+            segments.append(segment)
+            languages.append(language)
+        duration = counter.samples / SAMPLE_RATE
+        if progress:
+            progress(duration)
+        language, probability = _dominant(languages, options or TranscribeOptions())
+        return Transcript(segments, duration, language, probability, self.engine.model_name)
+
+    def iter_segments(
+        self, blocks: Iterable[np.ndarray], options: TranscribeOptions | None = None
+    ) -> Iterator[Segment]:
+        """Segments of a stream of 16 kHz mono float32 blocks, as each window is decoded."""
+        for segment, _ in self._run(blocks, options or TranscribeOptions(), None):
+            yield segment
+
+    def _run(
+        self,
+        blocks: Iterable[np.ndarray],
+        options: TranscribeOptions,
+        progress: Callable[[float], None] | None,
+    ) -> Iterator[tuple[Segment, tuple[str, float]]]:
+        capabilities = self.engine.capabilities
+        allowed = tuple(
+            lang for lang in options.allowed_languages if lang in capabilities.languages
+        )
+        if options.language is not None and options.language not in capabilities.languages:
+            raise UnsupportedLanguageError(
+                f"language {options.language!r} is not supported by {self.engine.model_name}; "
+                f"supported: {', '.join(allowed)}"
+            )
+        prompt = options.prompt
+        previous_language: str | None = None
+        regions = segment_speech(blocks, options.vad)
+        for window in pack_windows(regions, capabilities.max_window_s):
+            encoded = self.engine.encode(window.audio)
+            language, probability = options.language, 1.0
+            if language is None:
+                language, probability = self.engine.detect_language(encoded, allowed or ("en",))
+                if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
+                    language = previous_language
+            previous_language = language
+            segments = self.engine.decode(
+                encoded,
+                replace(options, language=language, allowed_languages=allowed, prompt=prompt),
+            )
+            for segment in segments:
+                if language == "zh":
+                    _convert_script(segment, options.chinese_script)
+                yield segment.shifted(window), (language, probability)
+            prompt = _next_prompt(prompt, segments, options)
+            if progress:
+                progress(window.starts[-1] / SAMPLE_RATE + window.lengths[-1] / SAMPLE_RATE)
+
+
+def _convert_script(segment: Segment, script: str) -> None:
+    convert = {"simplified": to_simplified, "traditional": to_traditional}.get(script)
+    if convert is None:
+        return
+    segment.text = convert(segment.text)
+    for word in segment.words or []:
+        word.word = convert(word.word)
+
+
+def _next_prompt(
+    prompt: str | None, segments: list[Segment], options: TranscribeOptions
+) -> str | None:
+    """Carry the last window's text forward, unless decoding had to fall back (unreliable)."""
+    if not options.condition_on_previous_text:
+        return None
+    if not segments:
+        return prompt
+    if any(s.temperature > 0.5 for s in segments):
+        return None
+    text = "".join(s.text for s in segments).strip()
+    return text[-_PROMPT_CHARS:] or prompt
+
+
+def _dominant(
+    languages: list[tuple[str, float]], options: TranscribeOptions
+) -> tuple[str | None, float]:
+    if not languages:
+        return options.language, 1.0 if options.language else 0.0
+    counts: dict[str, list[float]] = {}
+    for language, probability in languages:
+        counts.setdefault(language, []).append(probability)
+    language = max(counts, key=lambda lang: len(counts[lang]))
+    return language, max(counts[language])
+
+
+class _SampleCounter:
+    """Passes blocks through while counting samples (the duration is known only at the end)."""
+
+    def __init__(self, blocks: Iterable[np.ndarray]) -> None:
+        self._blocks = blocks
+        self.samples = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for block in self._blocks:
+            self.samples += len(block)
+            yield block

@@ -1,0 +1,32 @@
+"""Shared bench plumbing: where the test data is, and the plain faster-whisper baseline."""
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def testdata_dir() -> Path:
+    path = Path(
+        os.environ.get("CALLSCRIBE_TESTDATA", REPO.parent / "shared" / "testdata" / "speech")
+    )
+    if not (path / "manifest.tsv").is_file():
+        sys.exit(f"speech test data not found at {path}; set CALLSCRIBE_TESTDATA")
+    return path
+
+
+def threads() -> int:
+    return os.cpu_count() or 1
+
+
+def plain_faster_whisper(model_dir: Path):
+    """The baseline: faster-whisper as its README shows it, int8 on CPU."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads())
+
+
+def plain_transcribe(model, path: Path, language: str | None) -> tuple[str, float]:
+    segments, info = model.transcribe(str(path), beam_size=5, language=language)
+    return "".join(s.text for s in segments).strip(), info.duration

@@ -1,0 +1,3 @@
+from callscribe.cli import app
+
+app(prog_name="callscribe")

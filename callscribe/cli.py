@@ -1,0 +1,290 @@
+"""The `callscribe` command: transcribe files, serve the API, evaluate accuracy, manage models."""
+
+import json
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from asr_core.audio import RawFormat, probe_duration
+from asr_core.errors import AsrError
+from asr_core.transcribe import TranscribeOptions, Transcriber
+from callscribe.config import Settings, get_settings
+from callscribe.logs import configure_logging
+
+app = typer.Typer(
+    name="callscribe",
+    help="Speech-to-text for calls and recordings, Mandarin and English, offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List and prepare the bundled models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+stderr = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    txt = "txt"
+    srt = "srt"
+    vtt = "vtt"
+
+
+def _fail(message: str) -> typer.Exit:
+    stderr.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _load_transcriber(settings: Settings, model: str | None) -> Transcriber:
+    from asr_core.engines import load_engine
+
+    name = model or settings.model
+    with stderr.status(f"loading model {name}"):
+        try:
+            engine = load_engine(
+                name,
+                cache_dir=settings.model_cache_dir,
+                device=settings.device,
+                compute_type=settings.compute_type,
+                cpu_threads=settings.cpu_threads,
+            )
+        except AsrError as exc:
+            raise _fail(exc.reason) from exc
+    return Transcriber(engine)
+
+
+def _language(value: str, settings: Settings) -> str | None:
+    value = value.strip().lower()
+    if value == "auto":
+        return None
+    if value not in settings.languages:
+        raise _fail(f"language {value!r}: use one of {', '.join(settings.languages)} or auto")
+    return value
+
+
+class AudioSecondsColumn(ProgressColumn):
+    """Seconds of audio done, out of the total when the container header gives it."""
+
+    def render(self, task: Task) -> Text:
+        done = f"{task.completed:.0f}"
+        return Text(f"{done}/{task.total:.0f} s" if task.total is not None else f"{done} s")
+
+
+def _progress(counter: ProgressColumn) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        counter,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+    )
+
+
+@app.command()
+def transcribe(
+    files: list[Path] = typer.Argument(..., help="Audio files (anything FFmpeg reads)"),
+    language: str = typer.Option("auto", "--language", "-l", help="en, zh or auto"),
+    hotwords: Path | None = typer.Option(None, "--hotwords", help="Phrase list, one per line"),
+    output_format: OutputFormat = typer.Option(OutputFormat.txt, "--format", "-f"),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name or folder"),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Write <name>.<format> files here instead of stdout"
+    ),
+    words: bool = typer.Option(False, "--words", help="Word timestamps in json output"),
+    beam_size: int = typer.Option(5, "--beam-size", min=1, max=16),
+    raw: str | None = typer.Option(
+        None, "--raw", help="Headerless input: ENCODING:RATE[:CHANNELS], e.g. mulaw:8000"
+    ),
+) -> None:
+    """Transcribe recordings offline with a progress bar.
+
+    One file goes to stdout; several go to stdout one after another (json as JSON Lines) or,
+    with --output-dir, to one file each. A file that fails is reported and the rest still run.
+    """
+    from asr_core.formats import render, to_json
+    from asr_core.hotwords import read_phrases
+
+    settings = get_settings()
+    configure_logging("warning", settings.log_format)
+    try:
+        raw_format = RawFormat.parse(raw) if raw else None
+        phrases = tuple(read_phrases(hotwords)) if hotwords else ()
+    except AsrError as exc:
+        raise _fail(exc.reason) from exc
+    options = TranscribeOptions(
+        language=_language(language, settings),
+        allowed_languages=settings.languages,
+        beam_size=beam_size,
+        hotwords=phrases,
+        word_timestamps=words,
+    )
+    if output_dir:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    transcriber = _load_transcriber(settings, model)
+    fmt = output_format.value
+    failures = 0
+    with _progress(AudioSecondsColumn()) as progress:
+        for path in files:
+            task = progress.add_task(path.name, total=probe_duration(path) or None)
+            try:
+                transcript = transcriber.transcribe(
+                    path,
+                    options,
+                    raw=raw_format,
+                    progress=lambda done, task=task: progress.update(task, completed=done),
+                )
+            except AsrError as exc:
+                failures += 1
+                progress.update(task, description=f"{path.name} [red]failed[/red]")
+                stderr.print(
+                    f"[red]error:[/red] {path}: {exc.reason}", highlight=False, soft_wrap=True
+                )
+                continue
+            progress.update(task, total=transcript.duration, completed=transcript.duration)
+            if output_dir:
+                (output_dir / f"{path.stem}.{fmt}").write_text(render(transcript, fmt), "utf-8")
+            elif len(files) > 1 and fmt == "json":
+                record = {"file": str(path), **to_json(transcript)}
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                if len(files) > 1:
+                    sys.stdout.write(f"==> {path} <==\n")
+                sys.stdout.write(render(transcript, fmt))
+            sys.stdout.flush()
+    if failures:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (CALLSCRIBE_HOST)"),
+    port: int | None = typer.Option(None, help="Port (CALLSCRIBE_PORT, default 7860)"),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name or folder"),
+) -> None:
+    """Serve the HTTP API (OpenAI-compatible /v1/audio/transcriptions, /docs, /healthz)."""
+    import uvicorn
+
+    from asr_core.service import ServiceConfig, create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    transcriber = _load_transcriber(settings, model)
+    api = create_app(
+        transcriber,
+        ServiceConfig(
+            max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
+            languages=settings.languages,
+            max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
+        ),
+    )
+    bind_host, bind_port = host or settings.host, port or settings.port
+    stderr.print(f"callscribe serving on http://{bind_host}:{bind_port} (API docs at /docs)")
+    uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, log_level=settings.log_level)
+
+
+@app.command("eval")
+def evaluate_manifest(
+    manifest: Path = typer.Argument(..., help="TSV with id, file, language, reference"),
+    hotwords_list: Path | None = typer.Option(
+        None, "--hotwords-list", help="Hot-word list given to the recogniser and scored"
+    ),
+    terms: Path | None = typer.Option(
+        None, "--terms", help="Per-clip spoken terms (default: hotwords.tsv beside the manifest)"
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Write per-utterance results (JSONL)"),
+    model: str | None = typer.Option(None, "--model", "-m"),
+    language: str = typer.Option("manifest", help="manifest (each row's), or auto to detect"),
+    beam_size: int = typer.Option(5, "--beam-size", min=1, max=16),
+    limit: int | None = typer.Option(None, help="Only the first N utterances"),
+) -> None:
+    """Score WER (en), CER (zh), hot-word recall and false alarms, and RTF; print JSON."""
+    from asr_core import evaluation
+    from asr_core.hotwords import read_phrases
+
+    settings = get_settings()
+    configure_logging("warning", settings.log_format)
+    try:
+        utterances = evaluation.read_manifest(manifest)[:limit]
+        terms_path = terms or manifest.parent / "hotwords.tsv"
+        clip_terms = evaluation.read_terms(terms_path) if terms_path.is_file() else {}
+        phrases = read_phrases(hotwords_list) if hotwords_list else []
+    except AsrError as exc:
+        raise _fail(exc.reason) from exc
+    vocabulary = evaluation.vocabulary_by_language(
+        phrases or [t for ts in clip_terms.values() for t in ts]
+    )
+    transcriber = _load_transcriber(settings, model)
+
+    def run_one(utterance: evaluation.Utterance) -> tuple[str, float]:
+        transcript = transcriber.transcribe(
+            utterance.path,
+            TranscribeOptions(
+                language=None if language == "auto" else utterance.language,
+                allowed_languages=settings.languages,
+                beam_size=beam_size,
+                hotwords=tuple(phrases),
+            ),
+        )
+        return transcript.text, transcript.duration
+
+    sink = out.open("w", encoding="utf-8") if out else None
+    started = time.perf_counter()
+    with _progress(MofNCompleteColumn()) as progress:
+        task = progress.add_task("eval", total=len(utterances))
+
+        def record(result: dict) -> None:
+            progress.advance(task)
+            if sink:
+                sink.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+        summary = evaluation.evaluate(utterances, run_one, clip_terms, vocabulary, record)
+    if sink:
+        sink.close()
+    summary = {
+        "manifest": str(manifest),
+        "model": transcriber.engine.model_name,
+        "hotwords_list": str(hotwords_list) if hotwords_list else None,
+        "hotwords_listed": len(phrases),
+        "wall_s": round(time.perf_counter() - started, 2),
+        **summary,
+    }
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the bundled models and whether their packages are installed."""
+    from asr_core.models import REGISTRY
+
+    for spec in REGISTRY.values():
+        state = "installed" if spec.is_installed() else f"not installed: {spec.install_hint}"
+        typer.echo(f"{spec.name:18} {','.join(spec.languages):6} {state}\n  {spec.description}")
+
+
+@models_app.command("prepare")
+def models_prepare(name: str = typer.Argument("whisper-base")) -> None:
+    """Assemble and verify a bundled model now (otherwise done on first use)."""
+    from asr_core.models import resolve_model
+
+    settings = get_settings()
+    try:
+        with stderr.status(f"preparing {name}"):
+            path = resolve_model(name, settings.model_cache_dir)
+    except AsrError as exc:
+        raise _fail(exc.reason) from exc
+    typer.echo(str(path))

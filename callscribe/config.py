@@ -1,0 +1,37 @@
+"""Settings from environment variables (`CALLSCRIBE_*`) or a `.env` file."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLSCRIBE_", env_file=".env", extra="ignore")
+
+    model: str = Field("whisper-base", description="Registry name or CTranslate2 Whisper folder")
+    model_cache_dir: Path | None = Field(None, description="Where bundled models are assembled")
+    device: str = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = Field(0, ge=0, description="0: one per core")
+    languages: tuple[str, ...] = ("en", "zh")
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    max_upload_mb: float = Field(100.0, gt=0)
+    max_concurrent_transcriptions: int = Field(2, ge=1)
+
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,55 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from asr_core.transcribe import Transcriber
+from tests.helpers import espeak_wav
+
+REPO = Path(__file__).resolve().parent.parent
+TESTDATA = Path(
+    os.environ.get("CALLSCRIBE_TESTDATA", REPO.parent / "shared" / "testdata" / "speech")
+)
+
+ENGLISH_SENTENCE = "The quick brown fox jumps over the lazy dog. Please call me tomorrow morning."
+ENGLISH_WORDS = ["quick", "brown", "fox", "lazy", "dog", "call", "tomorrow", "morning"]
+# 我想预约明天下午三点的会议室 ("I'd like to book the meeting room for 3 pm tomorrow").
+MANDARIN_PINYIN = "wo3 xiang3 yu4 yue1 ming2 tian1 xia4 wu3 san1 dian3 de5 hui4 yi4 shi4"
+MANDARIN_WORDS = ["明天", "下午"]
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    if not (TESTDATA / "manifest.tsv").is_file():
+        pytest.skip(f"shared speech test data not found at {TESTDATA} (set CALLSCRIBE_TESTDATA)")
+    return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from asr_core.engines import load_engine
+
+    return load_engine("whisper-base")
+
+
+@pytest.fixture(scope="session")
+def transcriber(engine) -> Transcriber:
+    return Transcriber(engine)
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("speech")
+
+
+@pytest.fixture(scope="session")
+def english_wav(speech_dir) -> Path:
+    return espeak_wav(ENGLISH_SENTENCE, speech_dir / "english.wav")
+
+
+@pytest.fixture(scope="session")
+def mandarin_wav(speech_dir) -> Path:
+    # Slow: Whisper base copes badly with espeak-ng Mandarin at normal speed.
+    return espeak_wav(
+        MANDARIN_PINYIN, speech_dir / "mandarin.wav", voice="cmn-latn-pinyin", speed=120
+    )

@@ -1,0 +1,75 @@
+"""Audio builders for tests: WAV writing, PyAV encoding, espeak-ng speech."""
+
+import io
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from asr_core.audio import decode_audio
+
+
+def tone(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2")
+
+
+def wav_bytes(audio: np.ndarray, rate: int, channels: int = 1) -> bytes:
+    """PCM16 WAV; `audio` is float (frames,) or (frames, channels)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
+        handle.setnchannels(channels)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(to_int16(audio).tobytes())
+    return buffer.getvalue()
+
+
+def encode(
+    audio: np.ndarray, rate: int, codec: str, container: str, out_rate: int | None = None
+) -> bytes:
+    """Encode mono float audio with PyAV (e.g. pcm_mulaw in wav, libopus in ogg)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as output:
+        stream = output.add_stream(codec, rate=out_rate or rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(to_int16(audio)[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format, layout="mono", rate=out_rate or rate
+        )
+        for resampled in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(resampled):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def dominant_frequency(audio: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.fft.rfftfreq(len(audio), 1 / rate)[np.argmax(spectrum)])
+
+
+def espeak_wav(text: str, path: Path, voice: str = "en-us", speed: int = 150) -> Path:
+    """Synthesise speech with espeak-ng (Mandarin: voice `cmn-latn-pinyin`, pinyin text)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make test installs it)")
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def espeak_audio(text: str, tmp_path: Path, voice: str = "en-us") -> np.ndarray:
+    """espeak-ng speech as 16 kHz mono float32."""
+    return decode_audio(espeak_wav(text, tmp_path / f"speech-{abs(hash(text))}.wav", voice))

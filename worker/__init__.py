@@ -1,0 +1,4 @@
+"""Celery worker: post-call re-transcription, batch jobs and signed webhooks.
+
+Built by the post-call re-transcription issue.
+"""
