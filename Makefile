@@ -31,7 +31,7 @@ $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else \
 		"callscribe needs Python 3.11 or 3.12 (pjsua2 wheels stop at 3.12); set PYTHON=...")'
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet --constraint constraints.txt --upgrade pip
 
 $(VENV)/.stamp-run: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PIP) -e .
