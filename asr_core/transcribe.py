@@ -17,8 +17,9 @@ import numpy as np
 from asr_core import SAMPLE_RATE
 from asr_core.audio import AudioSource, RawFormat, iter_audio
 from asr_core.chinese import to_simplified, to_traditional
-from asr_core.engines.base import DecodeOptions, Engine
+from asr_core.engines.base import DecodeOptions, EncodedAudio, Engine
 from asr_core.errors import UnsupportedLanguageError
+from asr_core.hotwords import Hotword, HotwordIndex, apply_corrections
 from asr_core.transcript import Segment, Transcript
 from asr_core.vad import SpeechRegion, VadOptions, segment_speech
 
@@ -43,6 +44,10 @@ class TranscribeOptions(DecodeOptions):
     condition_on_previous_text: bool = True
     chinese_script: Literal["simplified", "traditional", "as-decoded"] = "simplified"
     """Script of Mandarin output (Whisper mixes both)."""
+    hotword_index: HotwordIndex | None = None
+    """A hot-word list to retrieve from per window (`hotwords` are prompted as they are)."""
+    hotword_top_k: int = 10
+    hotword_correction: bool = True
     vad: VadOptions = field(default_factory=VadOptions)
 
 
@@ -148,13 +153,6 @@ class Transcriber:
         language, probability = _dominant(languages, options or TranscribeOptions())
         return Transcript(segments, duration, language, probability, self.engine.model_name)
 
-    def iter_segments(
-        self, blocks: Iterable[np.ndarray], options: TranscribeOptions | None = None
-    ) -> Iterator[Segment]:
-        """Segments of a stream of 16 kHz mono float32 blocks, as each window is decoded."""
-        for segment, _ in self._run(blocks, options or TranscribeOptions(), None):
-            yield segment
-
     def _run(
         self,
         blocks: Iterable[np.ndarray],
@@ -181,17 +179,46 @@ class Transcriber:
                 if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
                     language = previous_language
             previous_language = language
+            hotwords = self._hotwords_for(encoded, language, options)
+            prompted = tuple(dict.fromkeys([*options.hotwords, *(h.phrase for h in hotwords)]))
             segments = self.engine.decode(
                 encoded,
-                replace(options, language=language, allowed_languages=allowed, prompt=prompt),
+                replace(
+                    options,
+                    language=language,
+                    allowed_languages=allowed,
+                    prompt=prompt,
+                    hotwords=prompted,
+                ),
             )
             for segment in segments:
                 if language == "zh":
                     _convert_script(segment, options.chinese_script)
+                if hotwords and options.hotword_correction:
+                    apply_corrections(segment, hotwords)
+                segment.hotwords = list(prompted)
+                if options.hotword_index is not None:
+                    segment.hotword_version = options.hotword_index.version
                 yield segment.shifted(window), (language, probability)
             prompt = _next_prompt(prompt, segments, options)
             if progress:
                 progress(window.starts[-1] / SAMPLE_RATE + window.lengths[-1] / SAMPLE_RATE)
+
+    def _hotwords_for(
+        self, encoded: EncodedAudio, language: str, options: TranscribeOptions
+    ) -> list[Hotword]:
+        """The listed phrases worth prompting for this window.
+
+        A list no longer than `hotword_top_k` is prompted whole. A longer one goes through
+        retrieval: a cheap first pass on the same encoder output, matched against the index.
+        """
+        index = options.hotword_index
+        if index is None or len(index) == 0:
+            return []
+        if len(index) <= options.hotword_top_k:
+            return list(index.hotwords.entries)
+        hypothesis = self.engine.first_pass(encoded, language)
+        return [c.hotword for c in index.retrieve(hypothesis, options.hotword_top_k)]
 
 
 def _convert_script(segment: Segment, script: str) -> None:

@@ -1,6 +1,6 @@
 """What recognition produces: words, segments and a transcript, engine-independent."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 
@@ -30,6 +30,10 @@ class Segment:
     compression_ratio: float = 0.0
     temperature: float = 0.0
     tokens: list[int] = field(default_factory=list)
+    hotwords: list[str] = field(default_factory=list)
+    """Hot-words the final pass was prompted with."""
+    hotword_version: int | None = None
+    """Version of the hot-word list they came from."""
 
     def shifted(self, window: "TimeMap") -> "Segment":
         """Copy with times mapped from window time to source time."""
@@ -40,18 +44,7 @@ class Segment:
                 for w in self.words
             ]
         start, end = window.span_to_source(self.start, self.end)
-        return Segment(
-            start=start,
-            end=end,
-            text=self.text,
-            words=words,
-            language=self.language,
-            avg_logprob=self.avg_logprob,
-            no_speech_prob=self.no_speech_prob,
-            compression_ratio=self.compression_ratio,
-            temperature=self.temperature,
-            tokens=self.tokens,
-        )
+        return replace(self, start=start, end=end, words=words)
 
 
 @dataclass

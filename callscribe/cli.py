@@ -22,6 +22,7 @@ from rich.text import Text
 
 from asr_core.audio import RawFormat, probe_duration
 from asr_core.errors import AsrError
+from asr_core.hotwords import FORMATS, HotwordIndex, HotwordLimits, read_hotwords
 from asr_core.transcribe import TranscribeOptions, Transcriber
 from callscribe.config import Settings, get_settings
 from callscribe.logs import configure_logging
@@ -84,6 +85,13 @@ class AudioSecondsColumn(ProgressColumn):
         return Text(f"{done}/{task.total:.0f} s" if task.total is not None else f"{done} s")
 
 
+def _hotword_index(path: Path, fmt: str, settings: Settings) -> HotwordIndex:
+    if fmt not in FORMATS:
+        raise _fail(f"--hotwords-format {fmt!r}: use one of {', '.join(FORMATS)}")
+    limits = HotwordLimits(settings.hotwords_max_phrases, settings.hotwords_max_chars)
+    return HotwordIndex(read_hotwords(path, fmt, limits))  # type: ignore[arg-type]
+
+
 def _progress(counter: ProgressColumn) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -99,7 +107,10 @@ def _progress(counter: ProgressColumn) -> Progress:
 def transcribe(
     files: list[Path] = typer.Argument(..., help="Audio files (anything FFmpeg reads)"),
     language: str = typer.Option("auto", "--language", "-l", help="en, zh or auto"),
-    hotwords: Path | None = typer.Option(None, "--hotwords", help="Phrase list, one per line"),
+    hotwords: Path | None = typer.Option(
+        None, "--hotwords", help="Hot-word list: TSV, `phrase weight` lines, JSON or one per line"
+    ),
+    hotwords_format: str = typer.Option("auto", "--hotwords-format", help="|".join(FORMATS)),
     output_format: OutputFormat = typer.Option(OutputFormat.txt, "--format", "-f"),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or folder"),
     output_dir: Path | None = typer.Option(
@@ -117,21 +128,21 @@ def transcribe(
     with --output-dir, to one file each. A file that fails is reported and the rest still run.
     """
     from asr_core.formats import render, to_json
-    from asr_core.hotwords import read_phrases
 
     settings = get_settings()
     configure_logging("warning", settings.log_format)
     try:
         raw_format = RawFormat.parse(raw) if raw else None
-        phrases = tuple(read_phrases(hotwords)) if hotwords else ()
+        index = _hotword_index(hotwords, hotwords_format, settings) if hotwords else None
     except AsrError as exc:
         raise _fail(exc.reason) from exc
     options = TranscribeOptions(
         language=_language(language, settings),
         allowed_languages=settings.languages,
         beam_size=beam_size,
-        hotwords=phrases,
         word_timestamps=words,
+        hotword_index=index,
+        hotword_top_k=settings.hotwords_top_k,
     )
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +201,10 @@ def serve(
             max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
             languages=settings.languages,
             max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
+            hotword_limits=HotwordLimits(
+                settings.hotwords_max_phrases, settings.hotwords_max_chars
+            ),
+            hotword_top_k=settings.hotwords_top_k,
         ),
     )
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -214,7 +229,6 @@ def evaluate_manifest(
 ) -> None:
     """Score WER (en), CER (zh), hot-word recall and false alarms, and RTF; print JSON."""
     from asr_core import evaluation
-    from asr_core.hotwords import read_phrases
 
     settings = get_settings()
     configure_logging("warning", settings.log_format)
@@ -222,9 +236,10 @@ def evaluate_manifest(
         utterances = evaluation.read_manifest(manifest)[:limit]
         terms_path = terms or manifest.parent / "hotwords.tsv"
         clip_terms = evaluation.read_terms(terms_path) if terms_path.is_file() else {}
-        phrases = read_phrases(hotwords_list) if hotwords_list else []
+        index = _hotword_index(hotwords_list, "auto", settings) if hotwords_list else None
     except AsrError as exc:
         raise _fail(exc.reason) from exc
+    phrases = index.hotwords.phrases if index else []
     vocabulary = evaluation.vocabulary_by_language(
         phrases or [t for ts in clip_terms.values() for t in ts]
     )
@@ -237,7 +252,8 @@ def evaluate_manifest(
                 language=None if language == "auto" else utterance.language,
                 allowed_languages=settings.languages,
                 beam_size=beam_size,
-                hotwords=tuple(phrases),
+                hotword_index=index,
+                hotword_top_k=settings.hotwords_top_k,
             ),
         )
         return transcript.text, transcript.duration

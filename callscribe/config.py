@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     compute_type: str = "int8"
     cpu_threads: int = Field(0, ge=0, description="0: one per core")
     languages: tuple[str, ...] = ("en", "zh")
+    hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
+    hotwords_max_phrases: int = Field(5000, ge=1)
+    hotwords_max_chars: int = Field(64, ge=1)
 
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr_core.transcript import Segment
+from asr_core.transcript import Segment, join_text
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -71,3 +71,17 @@ class Engine(ABC):
     @abstractmethod
     def decode(self, encoded: EncodedAudio, options: DecodeOptions) -> list[Segment]:
         """Decode text from an encoded window; times are relative to the window start."""
+
+    def first_pass(self, encoded: EncodedAudio, language: str) -> str:
+        """A cheap hypothesis of the window (greedy, no prompt) to retrieve hot-words with.
+
+        Engines with a faster route (a CTC head, a decode without timestamps) override this.
+        """
+        options = DecodeOptions(
+            language=language,
+            beam_size=1,
+            temperatures=(0.0,),
+            compression_ratio_threshold=None,
+            log_prob_threshold=None,
+        )
+        return join_text(segment.text for segment in self.decode(encoded, options))

@@ -20,12 +20,15 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
+from asr_core.chinese import to_simplified
 from asr_core.engines.base import DecodeOptions, EncodedAudio, Engine, EngineCapabilities
 from asr_core.engines.guards import cut_repetition_loops
 from asr_core.errors import ModelError, UnsupportedLanguageError
 from asr_core.transcript import Segment, Word
 
 logger = logging.getLogger(__name__)
+
+_FIRST_PASS_NO_SPEECH = 0.6
 
 
 @dataclass
@@ -172,6 +175,25 @@ class WhisperEngine(Engine):
             )
             for s in segments
         ]
+
+    def first_pass(self, encoded: WhisperEncoded, language: str) -> str:
+        """Greedy decode without timestamps or prompt: one short generate call on the encoder
+        output that is already there (about a fifth of a beam-5 decode with timestamps)."""
+        tokenizer, suppressed_tokens = self._tokenizer(language)
+        prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True)
+        result = self._model.model.generate(
+            encoded.output,
+            [prompt],
+            beam_size=1,
+            max_length=self._model.max_length,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=suppressed_tokens,
+        )[0]
+        if result.no_speech_prob > _FIRST_PASS_NO_SPEECH:
+            return ""
+        text = tokenizer.decode(result.sequences_ids[0]).strip()
+        return to_simplified(text) if language == "zh" else text
 
     def _tokenizer(self, language: str) -> tuple[Tokenizer, list[int]]:
         """Tokenizer for a language, with its suppressed tokens (built once per language)."""

@@ -1,11 +1,12 @@
 """The ASR service app: file transcription now, streaming endpoints join it later."""
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import install_error_handlers
 from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
@@ -19,6 +20,8 @@ class ServiceConfig:
     languages: tuple[str, ...] = ("en", "zh")
     max_concurrent_transcriptions: int = 2
     """File jobs decoding at once; more wait their turn instead of thrashing the CPU."""
+    hotword_limits: HotwordLimits = field(default_factory=HotwordLimits)
+    hotword_top_k: int = 10
 
 
 def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) -> FastAPI:

@@ -116,6 +116,18 @@ def test_eval_prints_scores_and_writes_hypotheses(two_clips, tmp_path):
     assert [line["id"] for line in lines] == ["one", "two"]
 
 
+def test_eval_with_a_hotword_list(two_clips, tmp_path):
+    manifest = tmp_path / "manifest.tsv"
+    row = f"one\t{two_clips[0]}\ten\tPlease call me tomorrow morning.\n"
+    manifest.write_text("id\tfile\tlanguage\treference\n" + row)
+    listed = tmp_path / "list.json"
+    listed.write_text('{"tomorrow morning": 5, "Xiaomeng Zhao": 1}')
+    summary = json.loads(callscribe("eval", str(manifest), "--hotwords-list", str(listed)).stdout)
+    assert summary["hotwords_listed"] == 2
+    assert summary["languages"]["en"]["hotword_false_alarms"] == 0
+    assert summary["languages"]["en"]["hotword_false_alarm_rate"] == 0.0  # 1 absent phrase
+
+
 def test_eval_names_the_bad_manifest_line(tmp_path):
     manifest = tmp_path / "manifest.tsv"
     manifest.write_text("id\tfile\tlanguage\treference\nx\ta.wav\n")

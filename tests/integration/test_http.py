@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from openai import OpenAI
 
 from asr_core.service import ServiceConfig, create_app
-from tests.helpers import tone, wav_bytes
+from tests.helpers import espeak_wav, tone, wav_bytes
 
 URL = "/v1/audio/transcriptions"
 
@@ -71,6 +71,31 @@ def test_verbose_json_with_words(client, speech):
 def test_mandarin_upload(client, mandarin_wav):
     response = post(client, mandarin_wav.read_bytes(), language="zh")
     assert "明天" in response.json()["text"]
+
+
+@pytest.fixture(scope="module")
+def name_clip(speech_dir) -> bytes:
+    clip = espeak_wav("Please call Xiaomeng Zhao about the CRISPR assay.", speech_dir / "xz.wav")
+    return clip.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "hotwords",
+    ["Xiaomeng Zhao\nCRISPR\n", '{"Xiaomeng Zhao": 20, "CRISPR": 10}', "Xiaomeng Zhao\t肖梦\n"],
+    ids=["lines", "funasr-json", "tsv"],
+)
+def test_hotwords_field(client, name_clip, hotwords):
+    plain = post(client, name_clip, language="en").json()["text"]
+    biased = post(client, name_clip, language="en", hotwords=hotwords).json()["text"]
+    assert "Xiaomeng" not in plain
+    assert "Xiaomeng Zhao" in biased
+
+
+def test_bad_hotwords_field_names_the_line(client, speech):
+    response = post(client, speech, hotwords="fine\n" + "x" * 80 + "\n")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "hotword_list_error"
+    assert "line 2" in response.json()["error"]["message"]
 
 
 def test_corrupt_upload_is_a_4xx_and_the_server_keeps_answering(client, speech):

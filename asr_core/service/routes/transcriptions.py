@@ -1,6 +1,7 @@
 """OpenAI-compatible `POST /v1/audio/transcriptions` (multipart upload -> transcript)."""
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Annotated, Literal
@@ -12,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from asr_core.engines.base import DEFAULT_TEMPERATURES
 from asr_core.errors import AsrError
 from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
-from asr_core.hotwords import parse_phrases
+from asr_core.hotwords import HotwordIndex, HotwordLimits, parse_hotwords
 from asr_core.service.errors import ApiError
 from asr_core.transcribe import TranscribeOptions
 
@@ -21,6 +22,12 @@ router = APIRouter(tags=["transcription"])
 
 OPENAI_MODEL_ALIASES = {"", "whisper-1"}
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+
+
+@functools.lru_cache(maxsize=32)
+def hotword_index(text: str, limits: HotwordLimits) -> HotwordIndex:
+    """Index of a request's hot-word list; clients tend to resend the same list, so keep a few."""
+    return HotwordIndex(parse_hotwords(text, "auto", limits, source="hotwords field"))
 
 
 @router.post(
@@ -44,7 +51,13 @@ async def create_transcription(
     timestamp_granularities: Annotated[
         list[Literal["word", "segment"]] | None, Form(alias="timestamp_granularities[]")
     ] = None,
-    hotwords: Annotated[str | None, Form(description="Phrases to favour, one per line")] = None,
+    hotwords: Annotated[
+        str | None,
+        Form(
+            description="Hot-word list to favour: one phrase per line, `phrase<TAB>alias`, "
+            '`phrase weight` lines, or FunASR JSON `{"phrase": weight}`'
+        ),
+    ] = None,
 ) -> Response:
     state = request.app.state
     engine = state.transcriber.engine
@@ -67,7 +80,12 @@ async def create_transcription(
         language=language,
         allowed_languages=tuple(state.config.languages),
         prompt=prompt or None,
-        hotwords=tuple(parse_phrases(hotwords or "", "hotwords field")),
+        hotword_index=(
+            hotword_index(hotwords, state.config.hotword_limits)
+            if hotwords and hotwords.strip()
+            else None
+        ),
+        hotword_top_k=state.config.hotword_top_k,
         word_timestamps=words and response_format == "verbose_json",
         temperatures=tuple(t for t in DEFAULT_TEMPERATURES if t >= temperature) or (temperature,),
     )

@@ -1,0 +1,58 @@
+"""Hot-word entries and lists: what a tenant curates and what retrieval searches."""
+
+import math
+import re
+from dataclasses import dataclass, field
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def script_language(text: str) -> str:
+    """`zh` for text with Chinese characters, else `en` (mixed phrases count as Mandarin)."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+@dataclass(frozen=True)
+class Hotword:
+    phrase: str
+    """The canonical spelling: what goes into the prompt and what corrections write."""
+    weight: float = 1.0
+    """Relative importance (FunASR's `phrase weight`); > 1 favours, < 1 disfavours."""
+    aliases: tuple[str, ...] = ()
+    """How it may sound or be written otherwise (`ZhangSan` -> `张叁`, `CRISPR` -> `基因编辑`)."""
+    language: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.language:
+            object.__setattr__(self, "language", script_language(self.phrase))
+
+    @property
+    def boost(self) -> float:
+        """Score points the weight adds (log scale, bounded): weight 1 -> 0, 20 -> +4.3."""
+        return max(-5.0, min(5.0, math.log2(self.weight))) if self.weight > 0 else -5.0
+
+
+@dataclass(frozen=True)
+class HotwordLimits:
+    max_phrases: int = 5000
+    max_chars: int = 64
+
+
+@dataclass
+class HotwordList:
+    entries: list[Hotword] = field(default_factory=list)
+    version: int | None = None
+    """The list version the admin backend assigned; recorded with every final segment."""
+
+    @property
+    def phrases(self) -> list[str]:
+        return [entry.phrase for entry in self.entries]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def merged(self, other: "HotwordList") -> "HotwordList":
+        """This list plus `other`'s phrases it lacks (per-request words on a tenant list)."""
+        known = {entry.phrase for entry in self.entries}
+        extra = [entry for entry in other.entries if entry.phrase not in known]
+        return HotwordList(self.entries + extra, self.version)
