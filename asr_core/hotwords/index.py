@@ -35,7 +35,7 @@ WORD_SEED_CUTOFF = 75.0
 """How similar two Latin words' sound skeletons must be for one to seed the other's phrases."""
 _SHORTLIST = 64
 _MIN_SEED_FRACTION = 0.5
-_CHUNK_UNITS = 8
+_CHUNK_UNITS = 12
 """Hypothesis units per retrieval chunk (windows start in the chunk, may run past it)."""
 
 

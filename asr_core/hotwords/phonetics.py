@@ -100,6 +100,7 @@ def _skeleton(letters: str) -> str:
     return letters
 
 
+@functools.lru_cache(maxsize=65536)
 def _ascii_letters(word: str) -> str:
     """ASCII-folded lower-case letters and digits; a possessive `'s` is dropped."""
     folded = unicodedata.normalize("NFKD", re.sub(r"['’]s$", "", word))
