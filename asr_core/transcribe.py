@@ -159,66 +159,98 @@ class Transcriber:
         options: TranscribeOptions,
         progress: Callable[[float], None] | None,
     ) -> Iterator[tuple[Segment, tuple[str, float]]]:
-        capabilities = self.engine.capabilities
-        allowed = tuple(
-            lang for lang in options.allowed_languages if lang in capabilities.languages
-        )
-        if options.language is not None and options.language not in capabilities.languages:
-            raise UnsupportedLanguageError(
-                f"language {options.language!r} is not supported by {self.engine.model_name}; "
-                f"supported: {', '.join(allowed)}"
-            )
+        options = checked_options(self.engine, options)
         prompt = options.prompt
         previous_language: str | None = None
         regions = segment_speech(blocks, options.vad)
-        for window in pack_windows(regions, capabilities.max_window_s):
+        for window in pack_windows(regions, self.engine.capabilities.max_window_s):
             encoded = self.engine.encode(window.audio)
-            language, probability = options.language, 1.0
-            if language is None:
-                language, probability = self.engine.detect_language(encoded, allowed or ("en",))
-                if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
-                    language = previous_language
-            previous_language = language
-            hotwords = self._hotwords_for(encoded, language, options)
-            prompted = tuple(dict.fromkeys([*options.hotwords, *(h.phrase for h in hotwords)]))
-            segments = self.engine.decode(
-                encoded,
-                replace(
-                    options,
-                    language=language,
-                    allowed_languages=allowed,
-                    prompt=prompt,
-                    hotwords=prompted,
-                ),
-            )
-            for segment in segments:
-                if language == "zh":
-                    _convert_script(segment, options.chinese_script)
-                if hotwords and options.hotword_correction:
-                    apply_corrections(segment, hotwords)
-                segment.hotwords = list(prompted)
-                if options.hotword_index is not None:
-                    segment.hotword_version = options.hotword_index.version
-                yield segment.shifted(window), (language, probability)
-            prompt = _next_prompt(prompt, segments, options)
+            result = decode_window(self.engine, encoded, options, prompt, previous_language)
+            previous_language = result.language
+            for segment in result.segments:
+                yield segment.shifted(window), (result.language, result.probability)
+            prompt = next_prompt(prompt, result.segments, options)
             if progress:
                 progress(window.starts[-1] / SAMPLE_RATE + window.lengths[-1] / SAMPLE_RATE)
 
-    def _hotwords_for(
-        self, encoded: EncodedAudio, language: str, options: TranscribeOptions
-    ) -> list[Hotword]:
-        """The listed phrases worth prompting for this window.
 
-        A list no longer than `hotword_top_k` is prompted whole. A longer one goes through
-        retrieval: a cheap first pass on the same encoder output, matched against the index.
-        """
-        index = options.hotword_index
-        if index is None or len(index) == 0:
-            return []
-        if len(index) <= options.hotword_top_k:
-            return list(index.hotwords.entries)
-        hypothesis = self.engine.first_pass(encoded, language)
-        return [c.hotword for c in index.retrieve(hypothesis, options.hotword_top_k)]
+@dataclass
+class WindowResult:
+    segments: list[Segment]
+    """Times relative to the window start."""
+    language: str
+    probability: float
+
+
+def checked_options(engine: Engine, options: TranscribeOptions) -> TranscribeOptions:
+    """Options with `allowed_languages` narrowed to what the engine knows; a forced language
+    it does not know is an error."""
+    allowed = tuple(
+        lang for lang in options.allowed_languages if lang in engine.capabilities.languages
+    )
+    if options.language is not None and options.language not in engine.capabilities.languages:
+        raise UnsupportedLanguageError(
+            f"language {options.language!r} is not supported by {engine.model_name}; "
+            f"supported: {', '.join(allowed)}"
+        )
+    return replace(options, allowed_languages=allowed or ("en",))
+
+
+def decode_window(
+    engine: Engine,
+    encoded: EncodedAudio,
+    options: TranscribeOptions,
+    prompt: str | None,
+    previous_language: str | None = None,
+    hypothesis: str | None = None,
+) -> WindowResult:
+    """Final text of one encoded window: language, hot-words, decode, script, corrections.
+
+    Shared by file transcription and live finals. `hypothesis` is a first-pass text the
+    caller already has (a live stream's last partial); without it the engine makes one when
+    hot-word retrieval needs it.
+    """
+    language, probability = options.language, 1.0
+    if language is None:
+        language, probability = engine.detect_language(encoded, options.allowed_languages)
+        if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
+            language = previous_language
+    hotwords = _hotwords_for(engine, encoded, language, options, hypothesis)
+    prompted = tuple(dict.fromkeys([*options.hotwords, *(h.phrase for h in hotwords)]))
+    segments = engine.decode(
+        encoded, replace(options, language=language, prompt=prompt, hotwords=prompted)
+    )
+    for segment in segments:
+        if language == "zh":
+            _convert_script(segment, options.chinese_script)
+        if hotwords and options.hotword_correction:
+            apply_corrections(segment, hotwords)
+        segment.hotwords = list(prompted)
+        if options.hotword_index is not None:
+            segment.hotword_version = options.hotword_index.version
+    return WindowResult(segments, language, probability)
+
+
+def _hotwords_for(
+    engine: Engine,
+    encoded: EncodedAudio,
+    language: str,
+    options: TranscribeOptions,
+    hypothesis: str | None,
+) -> list[Hotword]:
+    """The listed phrases worth prompting for this window.
+
+    A list no longer than `hotword_top_k` is prompted whole. A longer one goes through
+    retrieval: a cheap first pass on the same encoder output, matched against the index.
+    """
+    index = options.hotword_index
+    if index is None or len(index) == 0:
+        return []
+    if len(index) <= options.hotword_top_k:
+        return list(index.hotwords.entries)
+    if hypothesis is None:
+        hypothesis = engine.first_pass(encoded, language)
+    return [c.hotword for c in index.retrieve(hypothesis, options.hotword_top_k)]
 
 
 def _convert_script(segment: Segment, script: str) -> None:
@@ -230,7 +262,7 @@ def _convert_script(segment: Segment, script: str) -> None:
         word.word = convert(word.word)
 
 
-def _next_prompt(
+def next_prompt(
     prompt: str | None, segments: list[Segment], options: TranscribeOptions
 ) -> str | None:
     """Carry the last window's text forward, unless decoding had to fall back (unreliable)."""

@@ -71,5 +71,7 @@ def espeak_wav(text: str, path: Path, voice: str = "en-us", speed: int = 150) ->
 
 
 def espeak_audio(text: str, tmp_path: Path, voice: str = "en-us") -> np.ndarray:
-    """espeak-ng speech as 16 kHz mono float32."""
-    return decode_audio(espeak_wav(text, tmp_path / f"speech-{abs(hash(text))}.wav", voice))
+    """espeak-ng speech as 16 kHz mono float32, without espeak's leading/trailing silence."""
+    audio = decode_audio(espeak_wav(text, tmp_path / f"speech-{abs(hash(text))}.wav", voice))
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    return audio[loud[0] : loud[-1] + 1] if len(loud) else audio

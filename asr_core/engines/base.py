@@ -53,6 +53,27 @@ class EncodedAudio(ABC):
     duration: float
 
 
+@dataclass
+class PartialRequest:
+    """One stream's open segment, to be decoded quickly for a live partial."""
+
+    audio: np.ndarray
+    language: str | None
+    """None: detect among `allowed_languages`."""
+    prefix: tuple[int, ...] = ()
+    """Tokens already shown as stable: decoding continues after them, so they never change."""
+    allowed_languages: tuple[str, ...] = ("en", "zh")
+    min_window_s: float | None = 10.0
+
+
+@dataclass
+class PartialResult:
+    tokens: tuple[int, ...]
+    """The prefix and what followed it, in the engine's own tokens."""
+    text: str
+    language: str
+
+
 class Engine(ABC):
     name: str
     """The engine family, e.g. "whisper"."""
@@ -61,8 +82,12 @@ class Engine(ABC):
     capabilities: EngineCapabilities
 
     @abstractmethod
-    def encode(self, audio: np.ndarray) -> EncodedAudio:
-        """Run the audio encoder once on up to `max_window_s` of 16 kHz mono float32."""
+    def encode(self, audio: np.ndarray, min_window_s: float | None = None) -> EncodedAudio:
+        """Run the audio encoder once on up to `max_window_s` of 16 kHz mono float32.
+
+        `min_window_s` lets a short input be encoded in a shorter window (at least that long)
+        instead of the full one: much faster, a little less accurate; None means the full window.
+        """
 
     @abstractmethod
     def detect_language(self, encoded: EncodedAudio, allowed: Collection[str]) -> tuple[str, float]:
@@ -71,6 +96,14 @@ class Engine(ABC):
     @abstractmethod
     def decode(self, encoded: EncodedAudio, options: DecodeOptions) -> list[Segment]:
         """Decode text from an encoded window; times are relative to the window start."""
+
+    @abstractmethod
+    def decode_partials(self, requests: list[PartialRequest]) -> list[PartialResult]:
+        """Quick greedy decodes of several streams' open segments (batched where possible)."""
+
+    @abstractmethod
+    def detokenize(self, tokens: tuple[int, ...], language: str) -> str:
+        """Text of engine tokens (as partial results and prefixes carry them)."""
 
     def first_pass(self, encoded: EncodedAudio, language: str) -> str:
         """A cheap hypothesis of the window (greedy, no prompt) to retrieve hot-words with.

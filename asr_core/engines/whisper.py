@@ -7,6 +7,7 @@ no-speech/log-prob checks behave exactly as in faster-whisper.
 """
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Collection
@@ -18,17 +19,31 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+from faster_whisper.transcribe import (
+    TranscriptionOptions,
+    get_ctranslate2_storage,
+    get_suppressed_tokens,
+)
 
+from asr_core import SAMPLE_RATE
 from asr_core.chinese import to_simplified
-from asr_core.engines.base import DecodeOptions, EncodedAudio, Engine, EngineCapabilities
-from asr_core.engines.guards import cut_repetition_loops
+from asr_core.engines.base import (
+    DecodeOptions,
+    EncodedAudio,
+    Engine,
+    EngineCapabilities,
+    PartialRequest,
+    PartialResult,
+)
+from asr_core.engines.guards import cut_repetition_loops, repetition_loop_cut
 from asr_core.errors import ModelError, UnsupportedLanguageError
 from asr_core.transcript import Segment, Word
 
 logger = logging.getLogger(__name__)
 
 _FIRST_PASS_NO_SPEECH = 0.6
+_TRAILING_PAD_FRAMES = 300
+_PARTIAL_TOKENS_PER_S = 8
 
 
 @dataclass
@@ -81,7 +96,7 @@ class WhisperEngine(Engine):
             prompt=True,
             reusable_encoding=True,
             streaming=True,
-            batch=False,
+            batch=True,
             max_window_s=30.0,
         )
         self._tokenizer_lock = threading.Lock()
@@ -91,16 +106,112 @@ class WhisperEngine(Engine):
     def multilingual(self) -> bool:
         return self._model.model.is_multilingual
 
-    def encode(self, audio: np.ndarray) -> WhisperEncoded:
-        extractor = self._model.feature_extractor
-        features = extractor(np.asarray(audio, dtype=np.float32))
-        content_frames = features.shape[-1] - 1
-        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, content_frames)])
+    def encode(self, audio: np.ndarray, min_window_s: float | None = None) -> WhisperEncoded:
+        features = self._model.feature_extractor(np.asarray(audio, dtype=np.float32))
         return WhisperEncoded(
             features=features,
-            output=self._model.encode(window),
-            duration=len(audio) / extractor.sampling_rate,
+            output=self._model.encode(self._window(features, min_window_s)),
+            duration=len(audio) / SAMPLE_RATE,
         )
+
+    def _window(self, features: np.ndarray, min_window_s: float | None) -> np.ndarray:
+        """The encoder input: the content, padded to the window length.
+
+        Whisper was trained on 30 s windows; CTranslate2 also takes shorter ones, which encode
+        several times faster (10 s: 74 ms against 457 ms here). Short windows keep at least
+        3 s of padding after the speech, which keeps the decoder from looping, and that padding
+        is the log-mel of silence (what Whisper saw in training) rather than faster-whisper's
+        zeros: on live segments this measured 1.6 WER points better in English and 0.4 CER
+        points in Mandarin. Full windows keep faster-whisper's padding, for parity with it.
+        """
+        extractor = self._model.feature_extractor
+        full = extractor.nb_max_frames
+        content = min(full, features.shape[-1] - 1)
+        frames = full
+        if min_window_s is not None:
+            wanted = max(
+                min_window_s * extractor.sampling_rate // extractor.hop_length,
+                content + _TRAILING_PAD_FRAMES,
+            )
+            frames = min(full, int(math.ceil(wanted / 100) * 100))
+            window = pad_or_trim(features[:, :content], frames)
+            window[:, content:] = features.max() - 2.0  # the normalised log-mel floor
+            return window
+        return pad_or_trim(features[:, :content], frames)
+
+    def decode_partials(self, requests: list[PartialRequest]) -> list[PartialResult]:
+        """Encode all open segments in one batch and decode them greedily in one call.
+
+        Each continues after its stable prefix; the token budget follows the audio length, so a
+        looping decode stops early instead of holding up the batch.
+        """
+        if not requests:
+            return []
+        windows = [
+            self._window(
+                self._model.feature_extractor(np.asarray(r.audio, dtype=np.float32)), r.min_window_s
+            )
+            for r in requests
+        ]
+        frames = max(w.shape[-1] for w in windows)
+        batch = np.stack([pad_or_trim(w, frames) for w in windows])
+        output = self._model.model.encode(get_ctranslate2_storage(batch))
+        languages = self._partial_languages(output, requests)
+        prompts, budget = [], 0
+        for request, language in zip(requests, languages, strict=True):
+            tokenizer, _ = self._tokenizer(language)
+            prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True)
+            prompts.append(prompt + list(request.prefix))
+            duration = len(request.audio) / SAMPLE_RATE
+            budget = max(budget, len(prompts[-1]) + int(_PARTIAL_TOKENS_PER_S * duration) + 8)
+        _, suppressed_tokens = self._tokenizer(languages[0])
+        results = self._model.model.generate(
+            output,
+            prompts,
+            beam_size=1,
+            max_length=min(budget, self._model.max_length),
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=suppressed_tokens,
+        )
+        partials = []
+        for request, language, result in zip(requests, languages, results, strict=True):
+            tokens = tuple(result.sequences_ids[0])
+            if not request.prefix and result.no_speech_prob > _FIRST_PASS_NO_SPEECH:
+                tokens = ()
+            tokens = self._cut_loop(tokens, language, keep=len(request.prefix))
+            partials.append(PartialResult(tokens, self.detokenize(tokens, language), language))
+        return partials
+
+    def _partial_languages(self, output, requests: list[PartialRequest]) -> list[str]:
+        if all(r.language for r in requests) or not self.multilingual:
+            return [r.language or "en" for r in requests]
+        detected = self._model.model.detect_language(output)
+        languages = []
+        for request, probabilities in zip(requests, detected, strict=True):
+            if request.language:
+                languages.append(request.language)
+                continue
+            scores = dict((token[2:-2], p) for token, p in probabilities)
+            allowed = request.allowed_languages or tuple(scores)
+            languages.append(max(allowed, key=lambda lang: scores.get(lang, 0.0)))
+        return languages
+
+    def _cut_loop(self, tokens: tuple[int, ...], language: str, keep: int) -> tuple[int, ...]:
+        """Drop the tokens of a repetition loop (never the `keep` prefix tokens)."""
+        text = self.detokenize(tokens, language)
+        cut = repetition_loop_cut(text)
+        if cut is None:
+            return tokens
+        end = len(tokens)
+        while end > keep and len(self.detokenize(tokens[:end], language)) > cut:
+            end -= 1
+        return tokens[:end]
+
+    def detokenize(self, tokens: tuple[int, ...], language: str) -> str:
+        tokenizer, _ = self._tokenizer(language)
+        text = tokenizer.decode(list(tokens)).strip()
+        return to_simplified(text) if language == "zh" else text
 
     def detect_language(
         self, encoded: WhisperEncoded, allowed: Collection[str]
@@ -192,8 +303,7 @@ class WhisperEngine(Engine):
         )[0]
         if result.no_speech_prob > _FIRST_PASS_NO_SPEECH:
             return ""
-        text = tokenizer.decode(result.sequences_ids[0]).strip()
-        return to_simplified(text) if language == "zh" else text
+        return self.detokenize(tuple(result.sequences_ids[0]), language)
 
     def _tokenizer(self, language: str) -> tuple[Tokenizer, list[int]]:
         """Tokenizer for a language, with its suppressed tokens (built once per language)."""

@@ -1,6 +1,9 @@
-"""The ASR service app: file transcription now, streaming endpoints join it later."""
+"""The ASR service app: file transcription, live streaming (native and FunASR protocols),
+health and metrics, over one engine and one decode scheduler."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -10,7 +13,8 @@ from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import install_error_handlers
 from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
-from asr_core.service.routes import health, transcriptions
+from asr_core.service.routes import funasr, health, stream, transcriptions
+from asr_core.streaming import DecodeScheduler
 from asr_core.transcribe import Transcriber
 
 
@@ -22,23 +26,42 @@ class ServiceConfig:
     """File jobs decoding at once; more wait their turn instead of thrashing the CPU."""
     hotword_limits: HotwordLimits = field(default_factory=HotwordLimits)
     hotword_top_k: int = 10
+    max_batch: int = 4
+    """Streams' partials decoded together in one batch."""
 
 
 def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) -> FastAPI:
     config = config or ServiceConfig()
+    metrics = ServiceMetrics()
+    scheduler = DecodeScheduler(
+        transcriber.engine, max_batch=config.max_batch, on_queue_wait=metrics.streams.queue_wait
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+
     app = FastAPI(
         title="callscribe ASR service",
         summary="Speech-to-text for calls and recordings, Mandarin and English",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.transcriber = transcriber
     app.state.config = config
-    app.state.metrics = ServiceMetrics()
+    app.state.metrics = metrics
+    app.state.scheduler = scheduler
     app.state.transcription_slots = asyncio.Semaphore(config.max_concurrent_transcriptions)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_upload_bytes)
     app.include_router(health.router)
     app.include_router(transcriptions.router)
+    app.include_router(stream.router)
+    app.include_router(funasr.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

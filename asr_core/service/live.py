@@ -1,0 +1,97 @@
+"""Plumbing shared by the live WebSocket protocols: one sender per socket, recognizers wired
+to the process scheduler and metrics, and the audio/hot-word parsing both protocols need."""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from asr_core.hotwords import HotwordIndex, parse_hotwords
+from asr_core.service.routes.transcriptions import hotword_index
+from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
+
+logger = logging.getLogger(__name__)
+
+MAX_AUDIO_FRAME_BYTES = 1_000_000
+"""About 31 s of 16 kHz PCM16: far more than any client sends in one frame."""
+MAX_TEXT_FRAME_CHARS = 1_000_000
+"""Room for a hot-word list at its limits (5,000 phrases of 64 characters, JSON-quoted)."""
+
+_END = object()
+
+
+class Outbox:
+    """Everything a socket sends goes through one queue and one task, in order."""
+
+    def __init__(self, websocket: WebSocket, render: Callable[[Any], dict | None]) -> None:
+        self.websocket = websocket
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._render = render
+        self._task = asyncio.create_task(self._run())
+
+    def put(self, message: Event | dict) -> None:
+        self.queue.put_nowait(message)
+
+    async def drain(self) -> None:
+        """Send what is queued, then stop."""
+        self.queue.put_nowait(_END)
+        with contextlib.suppress(Exception):
+            await self._task
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            message = await self.queue.get()
+            if message is _END:
+                return
+            body = self._render(message)
+            if body is None:
+                continue
+            try:
+                await self.websocket.send_text(json.dumps(body, ensure_ascii=False))
+            except (WebSocketDisconnect, RuntimeError):
+                return  # the client is gone; the receiver notices and cleans up
+
+
+def render_native(message: Event | dict) -> dict:
+    return message if isinstance(message, dict) else to_dict(message)
+
+
+def new_recognizer(app_state, options: StreamingOptions, outbox: Outbox) -> StreamingRecognizer:
+    """A recognizer on the process scheduler whose events go straight to the socket."""
+    return StreamingRecognizer(
+        app_state.scheduler, options, app_state.metrics.streams, events=outbox.queue
+    )
+
+
+def parse_hotword_text(text: str | None, app_state) -> HotwordIndex | None:
+    """A hot-word list in any supported format (errors name the line), or None when empty."""
+    if not text or not text.strip():
+        return None
+    return hotword_index(text, app_state.config.hotword_limits)
+
+
+def parse_funasr_hotwords(text: str | None, app_state) -> HotwordIndex | None:
+    """FunASR clients send a JSON object `{"phrase": weight}` or phrases joined by commas
+    (older ones: spaces)."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    if text.startswith("{"):
+        return hotword_index(text, app_state.config.hotword_limits)
+    separators = "," if "," in text or "\n" in text else None
+    phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
+    listing = "\n".join(dict.fromkeys(phrases))
+    return HotwordIndex(parse_hotwords(listing, "lines", app_state.config.hotword_limits))
+
+
+async def close_quietly(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:
+    if websocket.client_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=code, reason=reason)

@@ -1,0 +1,296 @@
+"""FunASR-runtime-compatible WebSocket, at `/` (where FunASR's clients connect) and
+`/v1/funasr`, so existing FunASR clients work unchanged.
+
+Per file on the connection: a JSON config (`mode` 2pass|online|offline, `wav_name`,
+`wav_format` pcm|others, `audio_fs`, `hotwords` as `{"phrase": weight}` JSON or comma-separated,
+`is_speaking: true`), binary audio (PCM16 mono at `audio_fs`, or the raw bytes of any audio file
+for `others`), then `{"is_speaking": false}`. Replies:
+
+- `2pass-online` / `online`: text that just became stable, to append to the running line;
+- `2pass-offline` / `offline`: a finished sentence's final text (it replaces the running line)
+  with `timestamp` `[[start_ms, end_ms], ...]` per word;
+- after `is_speaking: false`, once everything is out: a message with `is_final` and `is_end`.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+
+from fastapi import APIRouter, WebSocket
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
+
+from asr_core.audio import RawFormat
+from asr_core.audio.stream import StreamDecoder
+from asr_core.errors import AsrError
+from asr_core.service.live import (
+    MAX_AUDIO_FRAME_BYTES,
+    Outbox,
+    close_quietly,
+    new_recognizer,
+    parse_funasr_hotwords,
+)
+from asr_core.streaming import Error, Final, Partial, StreamingOptions, StreamingRecognizer
+from asr_core.transcribe import TranscribeOptions
+from asr_core.transcript import Transcript
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+MODES = ("2pass", "online", "offline")
+
+
+@dataclass
+class _File:
+    """One file (`wav_name`) being recognised on the connection."""
+
+    name: str
+    mode: str
+    raw: bool
+    """True for `wav_format: others`: the bytes of an audio file, decoded at the end."""
+    sample_rate: int
+    hotwords: object
+    recognizer: StreamingRecognizer | None = None
+    decoder: StreamDecoder | None = None
+    buffered: bytearray = field(default_factory=bytearray)
+    sent: str = ""
+    """Stable text already sent as online increments for the open sentence."""
+    committed: str = ""
+    """Everything already committed (offline texts), to space English sentences."""
+
+
+class _Renderer:
+    """Turns recognizer events into FunASR messages for the file being recognised."""
+
+    def __init__(self) -> None:
+        self.file: _File | None = None
+
+    def render(self, message: object) -> dict | None:
+        current = self.file
+        if isinstance(message, dict) or current is None:
+            return message if isinstance(message, dict) else None
+        if isinstance(message, Partial):
+            return self._online(current, message)
+        if isinstance(message, Final):
+            return self._offline(current, message)
+        if isinstance(message, Error):
+            return {
+                "wav_name": current.name,
+                "is_final": False,
+                "error": message.message,
+                "code": message.code,
+            }
+        return None
+
+    def _online(self, file: _File, partial: Partial) -> dict | None:
+        if file.mode == "offline" or not partial.stable.startswith(file.sent):
+            return None
+        increment = partial.stable[len(file.sent) :]
+        if not increment.strip():
+            return None
+        text = _spaced(file.sent or file.committed, increment)
+        file.sent = partial.stable
+        return {
+            "mode": f"{_prefix(file)}online",
+            "text": text,
+            "wav_name": file.name,
+            "is_final": False,
+        }
+
+    def _offline(self, file: _File, final: Final) -> dict | None:
+        sent, file.sent = file.sent, ""
+        if file.mode == "online":  # no second pass: only what the increments did not cover
+            if not final.text.startswith(sent) or not final.text[len(sent) :].strip():
+                return None
+            text = _spaced(sent or file.committed, final.text[len(sent) :])
+        else:
+            text = _spaced(file.committed, final.text)
+        file.committed += text
+        return {
+            "mode": f"{_prefix(file)}offline" if file.mode == "2pass" else "online",
+            "text": text,
+            "wav_name": file.name,
+            "is_final": False,
+            "timestamp": json.dumps([[w.start_ms, w.end_ms] for w in final.words]),
+        }
+
+
+def _prefix(file: _File) -> str:
+    return "2pass-" if file.mode == "2pass" else ""
+
+
+def _spaced(before: str, text: str) -> str:
+    """FunASR clients concatenate texts: keep a space between Latin words."""
+    text = text.strip()
+    if before and text and before[-1].isascii() and before[-1].isalnum() and text[0].isascii():
+        return " " + text
+    return text
+
+
+@router.websocket("/")
+@router.websocket("/v1/funasr")
+async def funasr_stream(websocket: WebSocket) -> None:
+    subprotocol = "binary" if "binary" in websocket.scope.get("subprotocols", []) else None
+    await websocket.accept(subprotocol=subprotocol)
+    state = websocket.app.state
+    metrics = state.metrics.streams
+    renderer = _Renderer()
+    outbox = Outbox(websocket, renderer.render)
+    metrics.active_streams.labels(protocol="funasr").inc()
+    try:
+        while True:
+            try:
+                message = await websocket.receive()
+            except WebSocketDisconnect:
+                break
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                await _audio(renderer.file, message["bytes"], outbox)
+            elif message.get("text") is not None:
+                await _control(message["text"], renderer, outbox, state)
+        await close_quietly(websocket)
+    finally:
+        metrics.active_streams.labels(protocol="funasr").dec()
+        if renderer.file is not None and renderer.file.recognizer is not None:
+            renderer.file.recognizer.abort()
+        outbox.cancel()
+
+
+async def _control(text: str, renderer: _Renderer, outbox: Outbox, state) -> None:
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict):
+            raise ValueError("expected a JSON object")
+    except ValueError as exc:
+        outbox.put(
+            {"is_final": False, "error": f"invalid message: {exc}", "code": "invalid_message"}
+        )
+        return
+    if "mode" in message or renderer.file is None:
+        if renderer.file is not None and renderer.file.recognizer is not None:
+            renderer.file.recognizer.abort()  # a new file without ending the last one
+        try:
+            renderer.file = _start(message, outbox, state)
+        except (AsrError, ValueError) as exc:
+            renderer.file = None
+            reason = getattr(exc, "reason", str(exc))
+            outbox.put(
+                {
+                    "is_final": True,
+                    "is_end": True,
+                    "error": reason,
+                    "code": "invalid_config",
+                    "wav_name": message.get("wav_name", "demo"),
+                }
+            )
+            return
+    if message.get("is_speaking") is False and renderer.file is not None:
+        await _finish(renderer.file, outbox, state)
+        renderer.file = None
+
+
+def _start(config: dict, outbox: Outbox, state) -> _File:
+    mode = config.get("mode", "2pass")
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
+    sample_rate = int(config.get("audio_fs") or 16000)
+    file = _File(
+        name=str(config.get("wav_name") or "demo"),
+        mode=mode,
+        raw=config.get("wav_format", "pcm") not in ("pcm", "wav", None),
+        sample_rate=sample_rate,
+        hotwords=parse_funasr_hotwords(config.get("hotwords"), state),
+    )
+    if not file.raw:
+        file.decoder = StreamDecoder(RawFormat("pcm_s16le", sample_rate))
+    if mode != "offline" and not file.raw:
+        options = StreamingOptions()
+        options = replace(
+            options,
+            decoding=replace(
+                options.decoding,
+                allowed_languages=tuple(state.config.languages),
+                hotword_index=file.hotwords,
+                hotword_top_k=state.config.hotword_top_k,
+            ),
+        )
+        file.recognizer = new_recognizer(state, options, outbox)
+    return file
+
+
+async def _audio(file: _File | None, data: bytes, outbox: Outbox) -> None:
+    if file is None:
+        outbox.put(
+            {
+                "is_final": False,
+                "error": "send a JSON config before audio",
+                "code": "config_expected",
+            }
+        )
+        return
+    if len(data) > MAX_AUDIO_FRAME_BYTES:
+        outbox.put(Error("frame_too_large", f"audio frame of {len(data)} bytes was dropped"))
+        return
+    if file.recognizer is not None:
+        await file.recognizer.push(file.decoder.decode(data))
+    else:
+        file.buffered.extend(data)
+
+
+async def _finish(file: _File, outbox: Outbox, state) -> None:
+    """End of a file: send what is left, then the end-of-input acknowledgement."""
+    if file.recognizer is not None:
+        await file.recognizer.push(file.decoder.flush())
+        await file.recognizer.close()
+        outbox.put(
+            {
+                "mode": f"{_prefix(file)}offline" if file.mode == "2pass" else "online",
+                "text": "",
+                "wav_name": file.name,
+                "is_final": True,
+                "is_end": True,
+            }
+        )
+        return
+    try:
+        transcript = await _transcribe_whole(file, state)
+    except AsrError as exc:
+        outbox.put(
+            {
+                "mode": "offline",
+                "text": "",
+                "wav_name": file.name,
+                "is_final": True,
+                "is_end": True,
+                "error": exc.reason,
+                "code": exc.code,
+            }
+        )
+        return
+    words = [w for s in transcript.segments for w in s.words or []]
+    outbox.put(
+        {
+            "mode": "offline",
+            "text": transcript.text,
+            "wav_name": file.name,
+            "is_final": True,
+            "is_end": True,
+            "timestamp": json.dumps([[round(w.start * 1000), round(w.end * 1000)] for w in words]),
+        }
+    )
+
+
+async def _transcribe_whole(file: _File, state) -> Transcript:
+    """Offline mode and `others` files: one file transcription of everything received."""
+    raw = None if file.raw else RawFormat("pcm_s16le", file.sample_rate)
+    options = TranscribeOptions(
+        allowed_languages=tuple(state.config.languages),
+        word_timestamps=True,
+        hotword_index=file.hotwords,
+        hotword_top_k=state.config.hotword_top_k,
+    )
+    async with state.transcription_slots:
+        return await run_in_threadpool(
+            state.transcriber.transcribe, bytes(file.buffered), options, raw
+        )

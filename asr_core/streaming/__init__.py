@@ -1,0 +1,24 @@
+"""Live streaming recognition: endpointing, partials and finals, one scheduler per process."""
+
+from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
+from asr_core.streaming.events import Endpoint, Error, Event, Final, Partial, WordTiming, to_dict
+from asr_core.streaming.recognizer import StreamingOptions, StreamingRecognizer, StreamObserver
+from asr_core.streaming.scheduler import DecodeScheduler, SchedulerOverloaded
+
+__all__ = [
+    "ClosedSegment",
+    "DecodeScheduler",
+    "Endpoint",
+    "EndpointOptions",
+    "Endpointer",
+    "Error",
+    "Event",
+    "Final",
+    "Partial",
+    "SchedulerOverloaded",
+    "StreamObserver",
+    "StreamingOptions",
+    "StreamingRecognizer",
+    "WordTiming",
+    "to_dict",
+]

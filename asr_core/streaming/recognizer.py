@@ -1,0 +1,404 @@
+"""Live recognition of one audio stream: partials while someone speaks, a final per utterance.
+
+Push 16 kHz mono audio in chunks of any size; events come out of `events` in order:
+
+- `partial` about every `partial_interval_s` of speech: a quick greedy decode of the open
+  segment that continues after the previous partial's stable part (its text minus the last
+  `rollback_tokens` tokens), so what is shown as stable never flickers;
+- `final` when the segment ends (silence, maximum length, client commit): the file path's
+  decode (hot-word retrieval from the last partial, beam search, word timestamps, correction),
+  then `endpoint`. Finals are prepared during the closing silence, so they are usually ready
+  the moment the endpoint is confirmed.
+
+All decoding runs on the process-wide `DecodeScheduler`; a stream only keeps its own state.
+"""
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from asr_core import SAMPLE_RATE
+from asr_core.engines.base import PartialRequest
+from asr_core.errors import AsrError
+from asr_core.hotwords import HotwordIndex
+from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
+from asr_core.streaming.events import Endpoint, Error, Event, Final, Partial, WordTiming
+from asr_core.streaming.scheduler import DecodeScheduler
+from asr_core.transcribe import (
+    TranscribeOptions,
+    WindowResult,
+    checked_options,
+    decode_window,
+    next_prompt,
+)
+from asr_core.transcript import join_text
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = SAMPLE_RATE // 10
+"""Audio is handed to the endpointer 100 ms at a time, so every close is seen in order."""
+_ARRIVAL_LOG_S = 120.0
+_STALE_PARTIAL = SAMPLE_RATE
+"""A last partial ending more than this before the speech end is no first pass for retrieval."""
+
+
+@dataclass
+class StreamingOptions:
+    decoding: TranscribeOptions = field(
+        default_factory=lambda: TranscribeOptions(
+            word_timestamps=True, condition_on_previous_text=False, temperatures=(0.0, 0.4)
+        )
+    )
+    """Language, hot-words and decoder settings of the finals. Live segments are short, and
+    Whisper given the previous segment as context tends to copy it (and to prefer its
+    spellings over the prompted hot-words), so finals are decoded without it. One fallback
+    temperature instead of five bounds the worst case of a final's latency."""
+    endpoint: EndpointOptions = field(default_factory=EndpointOptions)
+    partial_interval_s: float = 0.5
+    first_partial_s: float = 0.5
+    """Speech needed in a segment before its first partial."""
+    rollback_tokens: int = 5
+    partial_window_s: float = 10.0
+    """Shortest encoder window for partials (shorter is faster, less accurate)."""
+    final_window_s: float = 15.0
+    speculate_after_ms: int = 100
+    """Silence after which the final is prepared, before the endpoint confirms it."""
+    max_pending_finals: int = 4
+    """Finals a stream may have waiting before `push` waits for them (backpressure)."""
+    emit_partials: bool = True
+    """False: finals only (no partial decoding at all, which saves compute)."""
+
+
+class StreamObserver:
+    """Hooks for metrics; the default records nothing."""
+
+    def first_partial(self, seconds: float) -> None: ...
+    def partial_lag(self, seconds: float) -> None: ...
+    def final_latency(self, seconds: float) -> None: ...
+    def final_decoded(self, audio_s: float, compute_s: float) -> None: ...
+    def error(self, code: str) -> None: ...
+
+
+@dataclass
+class _Speculation:
+    start: int
+    speech_end: int
+    """A closed segment with the same start and end of speech has the same final."""
+    task: asyncio.Task
+
+
+class StreamingRecognizer:
+    def __init__(
+        self,
+        scheduler: DecodeScheduler,
+        options: StreamingOptions | None = None,
+        observer: StreamObserver | None = None,
+        events: asyncio.Queue | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.engine = scheduler.engine
+        options = options or StreamingOptions()
+        self.options = replace(options, decoding=checked_options(self.engine, options.decoding))
+        self.observer = observer or StreamObserver()
+        self.events: asyncio.Queue[Event] = events if events is not None else asyncio.Queue()
+        """Where events go (a caller may pass its own queue, e.g. a socket's outbox)."""
+        self._endpointer = Endpointer(self.options.endpoint)
+        self._arrivals: deque[tuple[int, float]] = deque()
+        self._segment_id = 0
+        self._open = False
+        self._segment_options = self.options.decoding
+        self._stable: tuple[int, ...] = ()
+        self._partial_language = self.options.decoding.language
+        """Language of the open segment's partials: detected by its first partial."""
+        self._last_partial_text = ""
+        self._last_partial_end = 0
+        self._next_partial_at = 0
+        self._first_partial_sent = False
+        self._partial_task: asyncio.Task | None = None
+        self._held_partial: Partial | None = None
+        self._speculation: _Speculation | None = None
+        self._emissions: deque[asyncio.Task] = deque()
+        self._context: str | None = self.options.decoding.prompt
+        self._closed = False
+
+    # -- input -----------------------------------------------------------------------------
+
+    async def push(self, audio: np.ndarray) -> None:
+        """Feed 16 kHz mono float32 audio; waits only when this stream's finals pile up."""
+        if self._closed:
+            raise AsrError("the stream is closed")
+        for offset in range(0, len(audio), _CHUNK):
+            for segment in self._endpointer.push(audio[offset : offset + _CHUNK]):
+                self._finish(segment)
+            if self._endpointer.in_speech and not self._open:
+                self._start_segment()
+        now = time.monotonic()
+        self._arrivals.append((self._endpointer.received, now))
+        while self._arrivals and now - self._arrivals[0][1] > _ARRIVAL_LOG_S:
+            self._arrivals.popleft()
+        if self._open:
+            if self.options.emit_partials:
+                self._maybe_partial()
+            self._maybe_speculate()
+        while len(self._emissions) > self.options.max_pending_finals:
+            await asyncio.shield(self._emissions[0])
+
+    async def commit(self) -> None:
+        """Close the open segment now and send its final (the client knows the turn ended)."""
+        segment = self._endpointer.commit("commit")
+        if segment is not None:
+            self._finish(segment)
+
+    @property
+    def next_segment(self) -> int:
+        """Id of the next segment to start (where a hot-word swap takes effect)."""
+        return self._segment_id + 1 if self._open else self._segment_id
+
+    def set_hotwords(self, index: HotwordIndex | None) -> None:
+        """Use a new hot-word list from the next segment on (the open one keeps its list)."""
+        decoding = replace(self.options.decoding, hotword_index=index)
+        self.options = replace(self.options, decoding=decoding)
+
+    async def close(self) -> None:
+        """End of stream: finalize what is open and wait until every final is out."""
+        if self._closed:
+            return
+        segment = self._endpointer.commit("end")
+        if segment is not None:
+            self._finish(segment)
+        self._closed = True
+        self._cancel_partial()
+        while self._emissions:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._emissions[0]
+
+    def abort(self) -> None:
+        """The client went away: drop all pending work at once."""
+        self._closed = True
+        self._cancel_partial()
+        if self._speculation is not None:
+            self._speculation.task.cancel()
+        for task in self._emissions:
+            task.cancel()
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def _start_segment(self) -> None:
+        self._open = True
+        self._segment_options = self.options.decoding  # hot-word swaps apply from here
+        self._stable = ()
+        self._last_partial_text = ""
+        self._last_partial_end = 0
+        self._first_partial_sent = False
+        self._partial_language = self._segment_options.language
+        self._next_partial_at = self._endpointer.speech_start + int(
+            self.options.first_partial_s * SAMPLE_RATE
+        )
+
+    def _finish(self, segment: ClosedSegment) -> None:
+        segment_id = self._segment_id
+        self._segment_id += 1
+        self._open = False
+        self._cancel_partial()
+        speculation, self._speculation = self._speculation, None
+        if segment.too_short:
+            if speculation is not None:
+                speculation.task.cancel()
+            return
+        if speculation is not None and (speculation.start, speculation.speech_end) == (
+            segment.start,
+            segment.speech_end,
+        ):
+            decoding = speculation.task
+        else:
+            if speculation is not None:
+                speculation.task.cancel()
+            decoding = self._decode_final(segment.audio)
+        previous = self._emissions[-1] if self._emissions else None
+        emission = asyncio.create_task(
+            self._emit_final(segment_id, segment, decoding, previous, self._segment_options)
+        )
+        self._emissions.append(emission)
+        emission.add_done_callback(self._emission_done)
+
+    def _emission_done(self, task: asyncio.Task) -> None:
+        with contextlib.suppress(ValueError):
+            self._emissions.remove(task)
+
+    def _decode_final(self, audio: np.ndarray) -> asyncio.Task:
+        options = self._segment_options
+        stale = self._endpointer.speech_end - self._last_partial_end > _STALE_PARTIAL
+        hypothesis = None if stale or not self._last_partial_text else self._last_partial_text
+
+        def work() -> tuple[WindowResult, float]:
+            started = time.perf_counter()
+            encoded = self.engine.encode(audio, min_window_s=self.options.final_window_s)
+            # No language carried over from the last segment: callers switch languages.
+            result = decode_window(self.engine, encoded, options, self._context, None, hypothesis)
+            return result, time.perf_counter() - started
+
+        return asyncio.create_task(self.scheduler.final(work))
+
+    async def _emit_final(
+        self,
+        segment_id: int,
+        segment: ClosedSegment,
+        decoding: asyncio.Task,
+        previous: asyncio.Task | None,
+        options: TranscribeOptions,
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await previous
+        try:
+            result, compute_s = await decoding
+        except asyncio.CancelledError:
+            raise
+        except AsrError as exc:
+            self._emit(Error(exc.code, f"segment {segment_id}: {exc.reason}"))
+            self.observer.error(exc.code)
+            return
+        except Exception as exc:
+            logger.exception("final decode failed")
+            self._emit(Error("decode_failed", f"segment {segment_id}: {exc.__class__.__name__}"))
+            self.observer.error("decode_failed")
+            return
+        offset = segment.start / SAMPLE_RATE
+        words = [
+            WordTiming(
+                w.word.strip(),
+                _ms(offset + w.start),
+                _ms(offset + w.end),
+                round(w.probability, 3),
+            )
+            for s in result.segments
+            for w in s.words or []
+        ]
+        index = options.hotword_index
+        self._emit(
+            Final(
+                segment=segment_id,
+                text=join_text(s.text for s in result.segments),
+                start_ms=_ms(segment.speech_start / SAMPLE_RATE),
+                end_ms=_ms(segment.speech_end / SAMPLE_RATE),
+                language=result.language,
+                words=words,
+                hotwords=list(dict.fromkeys(h for s in result.segments for h in s.hotwords)),
+                hotword_version=index.version if index is not None else None,
+                reason=segment.reason,
+            )
+        )
+        self._emit(Endpoint(segment_id, _ms(segment.end / SAMPLE_RATE), segment.reason))
+        self._context = next_prompt(self._context, result.segments, self.options.decoding)
+        self.observer.final_latency(time.monotonic() - self._arrival(segment.speech_end))
+        self.observer.final_decoded(len(segment.audio) / SAMPLE_RATE, compute_s)
+        if self._held_partial is not None and len(self._emissions) <= 1:
+            held, self._held_partial = self._held_partial, None
+            if held.segment == self._segment_id and self._open:
+                self._emit(held)
+
+    # -- partials and speculation ------------------------------------------------------------
+
+    def _maybe_partial(self) -> None:
+        if self._partial_task is not None or self._endpointer.received < self._next_partial_at:
+            return
+        if self._silence_ms() >= self.options.speculate_after_ms:
+            return  # the speaker paused: the final is coming, a partial would add nothing
+        self._partial_task = asyncio.create_task(self._partial(self._segment_id))
+
+    async def _partial(self, segment_id: int) -> None:
+        end = self._endpointer.received
+        request = PartialRequest(
+            audio=self._endpointer.open_audio().copy(),
+            language=self._partial_language,
+            prefix=self._stable,
+            allowed_languages=self.options.decoding.allowed_languages,
+            min_window_s=self.options.partial_window_s,
+        )
+        try:
+            result = await self.scheduler.partial(self, request)
+        except AsrError as exc:
+            self._emit(Error(exc.code, exc.reason))
+            result = None
+        finally:
+            self._partial_task = None
+        self._next_partial_at = end + int(self.options.partial_interval_s * SAMPLE_RATE)
+        if result is None or segment_id != self._segment_id or not self._open:
+            return
+        keep = max(len(self._stable), len(result.tokens) - self.options.rollback_tokens)
+        stable = result.tokens[:keep]
+        stable_text = self.engine.detokenize(stable, result.language)
+        while len(stable) > len(self._stable) and stable_text.endswith("\ufffd"):
+            stable = stable[:-1]  # never cut inside a character spread over several tokens
+            stable_text = self.engine.detokenize(stable, result.language)
+        self._stable = stable
+        self._partial_language = result.language
+        self._last_partial_text = result.text
+        self._last_partial_end = end
+        if not result.text:
+            return
+        unstable = result.text[len(stable_text) :] if result.text.startswith(stable_text) else ""
+        partial = Partial(
+            segment=segment_id,
+            text=result.text,
+            stable=stable_text if unstable or result.text == stable_text else result.text,
+            unstable=unstable.strip(),
+            start_ms=_ms(self._endpointer.speech_start / SAMPLE_RATE),
+            end_ms=_ms(end / SAMPLE_RATE),
+            language=result.language,
+        )
+        if not self._first_partial_sent:
+            self._first_partial_sent = True
+            self.observer.first_partial(
+                time.monotonic() - self._arrival(self._endpointer.speech_start)
+            )
+        self.observer.partial_lag(time.monotonic() - self._arrival(end))
+        if self._emissions:  # an earlier segment's final is not out yet: keep order
+            self._held_partial = partial
+        else:
+            self._emit(partial)
+
+    def _maybe_speculate(self) -> None:
+        if self._silence_ms() < self.options.speculate_after_ms:
+            return
+        pending = self._endpointer.pending_close()
+        if pending is None:
+            return
+        start, speech_end, audio = pending
+        if self._speculation is not None:
+            if (self._speculation.start, self._speculation.speech_end) == (start, speech_end):
+                return
+            self._speculation.task.cancel()  # speech resumed since: that guess is stale
+        self._speculation = _Speculation(start, speech_end, self._decode_final(audio.copy()))
+
+    def _cancel_partial(self) -> None:
+        self.scheduler.forget(self)
+        if self._partial_task is not None:
+            self._partial_task.cancel()
+            self._partial_task = None
+        self._held_partial = None
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _silence_ms(self) -> float:
+        return self._endpointer.trailing_silence * 1000 / SAMPLE_RATE
+
+    def _emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    def _arrival(self, sample: int) -> float:
+        """When the stream sample arrived (for latencies measured from the audio)."""
+        index = bisect.bisect_left(self._arrivals, sample, key=lambda item: item[0])
+        if index >= len(self._arrivals):
+            return time.monotonic()
+        return self._arrivals[index][1]
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)

@@ -1,0 +1,184 @@
+"""The streaming recognizer on real speech: events, timing, coverage, hot-word swaps."""
+
+import asyncio
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from asr_core.evaluation import normalize
+from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
+from asr_core.streaming import (
+    DecodeScheduler,
+    Endpoint,
+    Final,
+    Partial,
+    StreamingOptions,
+    StreamingRecognizer,
+)
+from asr_core.transcribe import TranscribeOptions
+from bench.hotwords import distractors
+from tests.helpers import espeak_audio, wav_bytes
+
+SR = 16_000
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me tomorrow morning about the new order.",
+    "Hello, I would like to check my account balance and pay my bill today.",
+]
+NAME = "Ramanathan Subramaniam"
+
+
+@pytest.fixture(scope="module")
+def scheduler(engine):
+    scheduler = DecodeScheduler(engine)
+    scheduler.start()
+    yield scheduler
+    scheduler.stop()
+
+
+@pytest.fixture(scope="module")
+def call_audio(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("call")
+    pause = np.zeros(int(1.2 * SR), dtype=np.float32)
+    pieces = [np.zeros(SR // 2, dtype=np.float32)]
+    for sentence in SENTENCES:
+        pieces += [espeak_audio(sentence, folder), pause]
+    return np.concatenate(pieces)
+
+
+def stream(scheduler, audio, options=None, chunk=SR // 10, between=None, pace=None):
+    """Push audio (at `pace` times real time, or as fast as possible); return every event."""
+
+    async def run():
+        recognizer = StreamingRecognizer(scheduler, options or english())
+        for offset in range(0, len(audio), chunk):
+            await recognizer.push(audio[offset : offset + chunk])
+            if between is not None:
+                between(recognizer, offset + chunk)
+            await asyncio.sleep(chunk / SR / pace if pace else 0)
+        await recognizer.close()
+        events = []
+        while not recognizer.events.empty():
+            events.append(recognizer.events.get_nowait())
+        return events
+
+    return asyncio.run(run())
+
+
+def english(**decoding) -> StreamingOptions:
+    options = StreamingOptions()
+    return replace(options, decoding=replace(options.decoding, language="en", **decoding))
+
+
+def test_event_order(scheduler, call_audio):
+    events = stream(scheduler, call_audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.segment for f in finals] == [0, 1, 2]
+    for index, event in enumerate(events):
+        if isinstance(event, Final):
+            assert isinstance(events[index + 1], Endpoint)
+            assert events[index + 1].segment == event.segment
+        if isinstance(event, Partial):
+            later_finals = [e.segment for e in events[index:] if isinstance(e, Final)]
+            assert event.segment in later_finals  # a partial precedes its own final
+            earlier = [e.segment for e in events[:index] if isinstance(e, Final)]
+            assert all(s < event.segment for s in earlier)
+
+
+def test_timestamps_are_monotonic(scheduler, call_audio):
+    finals = [e for e in stream(scheduler, call_audio) if isinstance(e, Final)]
+    previous_end = 0
+    for final in finals:
+        assert previous_end <= final.start_ms < final.end_ms <= len(call_audio) * 1000 // SR
+        starts = [w.start_ms for w in final.words]
+        assert starts == sorted(starts)
+        assert all(w.start_ms <= w.end_ms for w in final.words)
+        previous_end = final.end_ms
+
+
+def test_finals_cover_all_the_speech(scheduler, transcriber, call_audio):
+    finals = [e for e in stream(scheduler, call_audio) if isinstance(e, Final)]
+    streamed = normalize(" ".join(f.text for f in finals), "en").split()
+    offline = normalize(
+        transcriber.transcribe(wav_bytes(call_audio, SR), TranscribeOptions(language="en")).text,
+        "en",
+    ).split()
+    missing = [w for w in offline if w not in streamed]
+    assert len(missing) <= 1, (missing, streamed, offline)
+    for key in ("fox", "tomorrow", "balance"):
+        assert key in streamed
+
+
+def test_partials_grow_with_a_stable_prefix(scheduler, call_audio):
+    events = stream(scheduler, call_audio, chunk=SR // 50, pace=2.0)
+    partials = [e for e in events if isinstance(e, Partial)]
+    assert partials
+    by_segment: dict[int, list[Partial]] = {}
+    for partial in partials:
+        by_segment.setdefault(partial.segment, []).append(partial)
+        assert partial.text.startswith(partial.stable)
+    for series in by_segment.values():
+        for earlier, later in itertools.pairwise(series):
+            assert later.stable.startswith(earlier.stable)  # stable text never flickers
+            assert later.end_ms >= earlier.end_ms
+
+
+def test_hot_word_swap_applies_from_the_next_segment(scheduler, tmp_path):
+    clip = espeak_audio("Please call Xiaomeng Zhao about the CRISPR assay.", tmp_path)
+    pause = np.zeros(int(1.2 * SR), dtype=np.float32)
+    audio = np.concatenate([clip, pause, clip, pause])
+    index = HotwordIndex(HotwordList([Hotword("Xiaomeng Zhao"), Hotword("CRISPR")], version=3))
+    swapped = []
+
+    def swap_once(recognizer, _):
+        if recognizer.next_segment == 1 and not swapped:
+            recognizer.set_hotwords(index)
+            swapped.append(True)
+
+    finals = [e for e in stream(scheduler, audio, between=swap_once) if isinstance(e, Final)]
+    assert len(finals) == 2
+    assert "Xiaomeng" not in finals[0].text and finals[0].hotword_version is None
+    assert "Xiaomeng Zhao" in finals[1].text and finals[1].hotword_version == 3
+    assert "Xiaomeng Zhao" in finals[1].hotwords
+
+
+def test_retrieval_from_a_thousand_phrases_in_a_live_final(scheduler, tmp_path):
+    clip = espeak_audio(f"The meeting with {NAME} is at noon.", tmp_path)
+    phrases = [*distractors("en", 1000, [NAME]), NAME]
+    index = HotwordIndex(HotwordList([Hotword(p) for p in phrases], version=9))
+    audio = np.concatenate([clip, np.zeros(SR, dtype=np.float32)])
+    [final] = [
+        e for e in stream(scheduler, audio, english(hotword_index=index)) if isinstance(e, Final)
+    ]
+    assert NAME in final.text and NAME in final.hotwords and len(final.hotwords) <= 10
+
+
+def test_commit_ends_a_segment_without_silence(scheduler, tmp_path):
+    clip = espeak_audio("Please call me tomorrow morning.", tmp_path)
+
+    async def run():
+        recognizer = StreamingRecognizer(scheduler, english())
+        await recognizer.push(clip)
+        await recognizer.commit()
+        final = None
+        while not isinstance(final, Final):
+            final = await asyncio.wait_for(recognizer.events.get(), 60)
+        await recognizer.close()
+        return final
+
+    final = asyncio.run(run())
+    assert final.reason == "commit"
+    assert "tomorrow" in final.text.lower()
+
+
+def test_abort_leaves_nothing_behind(scheduler, call_audio):
+    async def run():
+        recognizer = StreamingRecognizer(scheduler, english())
+        await recognizer.push(call_audio[: 3 * SR])
+        recognizer.abort()
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run())
+    assert scheduler.pending == (0, 0)
