@@ -37,6 +37,12 @@ class VadOptions:
     max_speech_s: float = 28.0
 
 
+def silence_threshold(threshold: float, neg_threshold: float | None) -> float:
+    """Below this probability a window is silence: by default 0.15 under the speech threshold,
+    so a voice hovering around it does not flap between speech and silence (Silero's rule)."""
+    return neg_threshold if neg_threshold is not None else max(threshold - 0.15, 0.01)
+
+
 @dataclass
 class SpeechRegion:
     """A padded stretch of speech: sample offsets from stream start and its audio."""
@@ -123,11 +129,7 @@ class SpeechSegmenter:
         self._min_speech = SAMPLE_RATE * opts.min_speech_ms // 1000
         self._max_speech = int(SAMPLE_RATE * opts.max_speech_s) - WINDOW - 2 * self._pad
         self._pause_at_max = SAMPLE_RATE * 98 // 1000
-        self._neg_threshold = (
-            opts.neg_threshold
-            if opts.neg_threshold is not None
-            else max(opts.threshold - 0.15, 0.01)
-        )
+        self._neg_threshold = silence_threshold(opts.threshold, opts.neg_threshold)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_start = 0  # stream sample index of _buffer[0]
         self._window_index = 0  # next VAD window's index

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr_core import SAMPLE_RATE
-from asr_core.vad import WINDOW, SileroVad
+from asr_core.vad import WINDOW, SileroVad, silence_threshold
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Endpointer:
         self._silence = max(SAMPLE_RATE * opts.silence_ms // 1000, self._pad)
         self._max = int(SAMPLE_RATE * opts.max_segment_s)
         self._min_speech = SAMPLE_RATE * opts.min_speech_ms // 1000
-        self._neg = opts.neg_threshold if opts.neg_threshold is not None else opts.threshold - 0.15
+        self._neg = silence_threshold(opts.threshold, opts.neg_threshold)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_start = 0
         self._position = 0  # stream samples the VAD has judged
