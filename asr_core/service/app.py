@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from asr_core.hotwords import HotwordLimits
+from asr_core.service.auth import Authenticator
 from asr_core.service.errors import install_error_handlers
 from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
@@ -28,6 +29,8 @@ class ServiceConfig:
     hotword_top_k: int = 10
     max_batch: int = 4
     """Streams' partials decoded together in one batch."""
+    authenticate: Authenticator | None = None
+    """Checks every request and stream (see `auth.py`); None lets everyone in."""
 
 
 def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) -> FastAPI:

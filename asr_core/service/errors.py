@@ -8,10 +8,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asr_core.errors import AsrError, AudioDecodeError, ModelError, UnsupportedLanguageError
+from asr_core.service.auth import Unauthorized
 
 logger = logging.getLogger(__name__)
 
-_STATUS = {AudioDecodeError: 400, UnsupportedLanguageError: 400, ModelError: 500}
+_STATUS = {
+    AudioDecodeError: 400,
+    UnsupportedLanguageError: 400,
+    ModelError: 500,
+    Unauthorized: 401,
+}
 
 
 class ApiError(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asr_core.hotwords import HotwordIndex, parse_hotwords
+from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
 from asr_core.service.routes.transcriptions import hotword_index
 from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
 
@@ -89,6 +90,21 @@ def parse_funasr_hotwords(text: str | None, app_state) -> HotwordIndex | None:
     phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
     listing = "\n".join(dict.fromkeys(phrases))
     return HotwordIndex(parse_hotwords(listing, "lines", app_state.config.hotword_limits))
+
+
+async def accept(websocket: WebSocket, subprotocol: str | None = None) -> bool:
+    """Accept the socket, then run the auth hook; a refused caller gets an error event and
+    close code 4401 (accepting first lets the client read why)."""
+    await websocket.accept(subprotocol=subprotocol)
+    try:
+        websocket.state.principal = await authenticate(websocket)
+    except Unauthorized as exc:
+        await websocket.send_text(
+            json.dumps({"type": "error", "code": exc.code, "message": exc.reason})
+        )
+        await close_quietly(websocket, UNAUTHORIZED_CLOSE, exc.code)
+        return False
+    return True
 
 
 async def close_quietly(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:

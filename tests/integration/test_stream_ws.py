@@ -11,7 +11,8 @@ from starlette.websockets import WebSocketDisconnect
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
 from asr_core.service import ServiceConfig, create_app
-from tests.helpers import encode, espeak_audio, to_int16
+from asr_core.service.auth import Unauthorized
+from tests.helpers import encode, espeak_audio, to_int16, wav_bytes
 
 SR = 16_000
 
@@ -255,3 +256,32 @@ def test_funasr_bad_mode(client):
         ws.send_text(json.dumps({"mode": "turbo", "wav_name": "x"}))
         reply = ws.receive_json()
     assert reply["is_end"] and not reply.get("text") and "mode" in reply["error"]
+
+
+async def bearer_secret(connection):
+    token = connection.headers.get("authorization", "") or connection.query_params.get("token")
+    if token not in ("Bearer secret", "secret"):
+        raise Unauthorized("a valid key is required")
+    return "tenant-a"
+
+
+def test_auth_hook_guards_files_and_streams(transcriber, speech):
+    app = create_app(transcriber, ServiceConfig(authenticate=bearer_secret))
+    with TestClient(app) as guarded:
+        upload = {"file": ("a.wav", wav_bytes(speech, SR))}
+        refused = guarded.post("/v1/audio/transcriptions", files=upload)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
+        allowed = guarded.post(
+            "/v1/audio/transcriptions", files=upload, headers={"authorization": "Bearer secret"}
+        )
+        assert allowed.status_code == 200
+        for path in ("/v1/stream", "/"):
+            with guarded.websocket_connect(path) as ws:
+                assert ws.receive_json()["code"] == "unauthorized"
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_json()
+            assert closed.value.code == 4401
+        with guarded.websocket_connect("/v1/stream?token=secret") as ws:
+            ws.send_text(json.dumps({"language": "en"}))
+            assert ws.receive_json()["type"] == "ready"

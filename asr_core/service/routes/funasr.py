@@ -26,6 +26,7 @@ from asr_core.errors import AsrError
 from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     Outbox,
+    accept,
     close_quietly,
     new_recognizer,
     parse_funasr_hotwords,
@@ -131,7 +132,8 @@ def _spaced(before: str, text: str) -> str:
 @router.websocket("/v1/funasr")
 async def funasr_stream(websocket: WebSocket) -> None:
     subprotocol = "binary" if "binary" in websocket.scope.get("subprotocols", []) else None
-    await websocket.accept(subprotocol=subprotocol)
+    if not await accept(websocket, subprotocol):
+        return
     state = websocket.app.state
     metrics = state.metrics.streams
     renderer = _Renderer()

@@ -31,6 +31,7 @@ from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
     Outbox,
+    accept,
     close_quietly,
     new_recognizer,
     parse_hotword_text,
@@ -67,7 +68,8 @@ class StreamConfig(BaseModel):
 
 @router.websocket("/v1/stream")
 async def native_stream(websocket: WebSocket) -> None:
-    await websocket.accept()
+    if not await accept(websocket):
+        return
     state = websocket.app.state
     metrics = state.metrics.streams
     outbox = Outbox(websocket, render_native)

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -14,11 +14,12 @@ from asr_core.engines.base import DEFAULT_TEMPERATURES
 from asr_core.errors import AsrError
 from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
 from asr_core.hotwords import HotwordIndex, HotwordLimits, parse_hotwords
+from asr_core.service.auth import authenticate
 from asr_core.service.errors import ApiError
 from asr_core.transcribe import TranscribeOptions
 
 logger = logging.getLogger(__name__)
-router = APIRouter(tags=["transcription"])
+router = APIRouter(tags=["transcription"], dependencies=[Depends(authenticate)])
 
 OPENAI_MODEL_ALIASES = {"", "whisper-1"}
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]

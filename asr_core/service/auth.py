@@ -1,0 +1,28 @@
+"""The authentication hook of the ASR service.
+
+The service itself keeps no users: whoever deploys it passes `ServiceConfig.authenticate`, a
+coroutine that looks at a request or WebSocket (headers, query token) and returns who is
+calling, or raises `Unauthorized`. The admin backend fills it with tenant API keys and
+short-lived browser tokens; without a hook (the embedded default, bound to localhost) every
+caller is let in.
+"""
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import HTTPConnection
+
+from asr_core.errors import AsrError
+
+Authenticator = Callable[[HTTPConnection], Awaitable[object]]
+
+UNAUTHORIZED_CLOSE = 4401
+
+
+class Unauthorized(AsrError):
+    code = "unauthorized"
+
+
+async def authenticate(connection: HTTPConnection) -> object:
+    """Who is calling, per the configured hook (None when there is no hook)."""
+    hook = connection.app.state.config.authenticate
+    return None if hook is None else await hook(connection)
