@@ -326,6 +326,11 @@ class StreamingRecognizer:
         except AsrError as exc:
             self._emit(Error(exc.code, exc.reason))
             result = None
+        except Exception as exc:  # a failed partial is reported; the stream and finals go on
+            logger.exception("partial decode failed")
+            self._emit(Error("decode_failed", f"partial: {exc.__class__.__name__}"))
+            self.observer.error("decode_failed")
+            result = None
         finally:
             self._partial_task = None
         self._next_partial_at = end + int(self.options.partial_interval_s * SAMPLE_RATE)

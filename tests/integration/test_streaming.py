@@ -182,3 +182,21 @@ def test_abort_leaves_nothing_behind(scheduler, call_audio):
 
     asyncio.run(run())
     assert scheduler.pending == (0, 0)
+
+
+def test_a_failing_decoder_is_reported_and_the_stream_survives(scheduler, call_audio, monkeypatch):
+    engine = scheduler.engine
+    original = engine.decode_partials
+    calls = []
+
+    def flaky(requests):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("simulated decoder fault")
+        return original(requests)
+
+    monkeypatch.setattr(engine, "decode_partials", flaky)
+    events = stream(scheduler, call_audio[: 6 * SR], chunk=SR // 50, pace=2.0)
+    errors = [e for e in events if getattr(e, "code", None) == "decode_failed"]
+    assert len(errors) == 1
+    assert any(isinstance(e, Final) and "fox" in e.text.lower() for e in events)
