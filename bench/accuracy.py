@@ -13,10 +13,10 @@ import json
 import time
 
 from asr_core.engines import load_engine
-from asr_core.evaluation import Scorer, read_manifest, read_terms, vocabulary_by_language
+from asr_core.evaluation import Scorer, vocabulary_by_language
 from asr_core.models import resolve_model
 from asr_core.transcribe import TranscribeOptions, Transcriber
-from bench.common import plain_faster_whisper, plain_transcribe, testdata_dir, threads
+from bench.common import plain_faster_whisper, plain_transcribe, shared_clips, threads
 
 
 def main() -> None:
@@ -25,9 +25,7 @@ def main() -> None:
     parser.add_argument("--model", default="whisper-base")
     args = parser.parse_args()
 
-    data = testdata_dir()
-    utterances = read_manifest(data / "manifest.tsv")
-    terms = read_terms(data / "hotwords.tsv")
+    utterances, terms = shared_clips()
     vocabulary = vocabulary_by_language(t for ts in terms.values() for t in ts)
 
     transcriber = Transcriber(load_engine(args.model, cpu_threads=threads()))

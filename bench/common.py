@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+from asr_core.evaluation import read_manifest, read_terms
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -14,6 +16,12 @@ def testdata_dir() -> Path:
     if not (path / "manifest.tsv").is_file():
         sys.exit(f"speech test data not found at {path}; set CALLSCRIBE_TESTDATA")
     return path
+
+
+def shared_clips():
+    """The shared set's utterances and the terms spoken in each (hotwords.tsv)."""
+    data = testdata_dir()
+    return read_manifest(data / "manifest.tsv"), read_terms(data / "hotwords.tsv")
 
 
 def threads() -> int:

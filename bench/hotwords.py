@@ -25,11 +25,11 @@ from faker import Faker
 
 from asr_core.audio import decode_audio
 from asr_core.engines import load_engine
-from asr_core.evaluation import Scorer, normalize, read_manifest, read_terms
+from asr_core.evaluation import Scorer, normalize
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
 from asr_core.models import resolve_model
 from asr_core.transcribe import TranscribeOptions, Transcriber
-from bench.common import plain_faster_whisper, testdata_dir, threads
+from bench.common import plain_faster_whisper, shared_clips, threads
 
 FAKER_LOCALES = {"en": "en_US", "zh": "zh_CN"}
 
@@ -58,9 +58,7 @@ def main() -> None:
     parser.add_argument("--model", default="whisper-base")
     args = parser.parse_args()
 
-    data = testdata_dir()
-    utterances = read_manifest(data / "manifest.tsv")
-    terms = read_terms(data / "hotwords.tsv")
+    utterances, terms = shared_clips()
     lists: dict[str, list[str]] = {}
     for language in ("en", "zh"):
         spoken = list(
