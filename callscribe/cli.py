@@ -22,7 +22,7 @@ from rich.text import Text
 
 from asr_core.audio import RawFormat, probe_duration
 from asr_core.errors import AsrError
-from asr_core.hotwords import FORMATS, HotwordIndex, HotwordLimits, read_hotwords
+from asr_core.hotwords import FORMATS, HotwordIndex, read_hotwords
 from asr_core.transcribe import TranscribeOptions, Transcriber
 from callscribe.config import Settings, get_settings
 from callscribe.logs import configure_logging
@@ -35,6 +35,10 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and prepare the bundled models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+db_app = typer.Typer(help="Admin database migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="Bootstrap API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 stderr = Console(stderr=True)
 
 
@@ -88,8 +92,7 @@ class AudioSecondsColumn(ProgressColumn):
 def _hotword_index(path: Path, fmt: str, settings: Settings) -> HotwordIndex:
     if fmt not in FORMATS:
         raise _fail(f"--hotwords-format {fmt!r}: use one of {', '.join(FORMATS)}")
-    limits = HotwordLimits(settings.hotwords_max_phrases, settings.hotwords_max_chars)
-    return HotwordIndex(read_hotwords(path, fmt, limits))  # type: ignore[arg-type]
+    return HotwordIndex(read_hotwords(path, fmt, settings.hotword_limits()))  # type: ignore[arg-type]
 
 
 def _progress(counter: ProgressColumn) -> Progress:
@@ -190,23 +193,24 @@ def serve(
     """Serve the HTTP API (OpenAI-compatible /v1/audio/transcriptions, /docs, /healthz)."""
     import uvicorn
 
+    import admin_api.main
     from asr_core.service import ServiceConfig, create_app
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     transcriber = _load_transcriber(settings, model)
+    database = _database(settings)
     api = create_app(
         transcriber,
         ServiceConfig(
             max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
             languages=settings.languages,
             max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
-            hotword_limits=HotwordLimits(
-                settings.hotwords_max_phrases, settings.hotwords_max_chars
-            ),
+            hotword_limits=settings.hotword_limits(),
             hotword_top_k=settings.hotwords_top_k,
         ),
     )
+    admin_api.main.install(api, database, settings.hotword_limits())
     bind_host, bind_port = host or settings.host, port or settings.port
     stderr.print(f"callscribe serving on http://{bind_host}:{bind_port} (API docs at /docs)")
     uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, log_level=settings.log_level)
@@ -304,3 +308,76 @@ def models_prepare(name: str = typer.Argument("whisper-base")) -> None:
     except AsrError as exc:
         raise _fail(exc.reason) from exc
     typer.echo(str(path))
+
+
+def _database(settings: Settings):
+    """The admin database, migrated: SQLite (the embedded default) is upgraded on start;
+    PostgreSQL must be upgraded first (`callscribe db upgrade`), as part of a rollout."""
+    from admin_api import migrate
+    from admin_api.db import make_engine
+
+    if settings.database_url.startswith("sqlite"):
+        migrate.upgrade(settings.database_url)
+    elif not migrate.is_current(settings.database_url):
+        raise _fail(
+            f"the database schema is at {migrate.current(settings.database_url) or 'nothing'}, "
+            f"the code needs {migrate.head()}: run `callscribe db upgrade` first"
+        )
+    return make_engine(settings.database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from admin_api import migrate
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="A revision id, or base")) -> None:
+    """Undo migrations down to REVISION."""
+    from admin_api import migrate
+
+    settings = get_settings()
+    migrate.downgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.database_url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the newest one the code has."""
+    from admin_api import migrate
+
+    settings = get_settings()
+    typer.echo(
+        f"database {migrate.current(settings.database_url) or 'base'}, code {migrate.head()}"
+    )
+
+
+@db_app.command("revision")
+def db_revision(message: str = typer.Option(..., "-m", help="What changed")) -> None:
+    """Autogenerate a migration from the models (review it before committing)."""
+    from admin_api import migrate
+
+    migrate.revision(get_settings().database_url, message)
+
+
+@keys_app.command("create-admin")
+def keys_create_admin(name: str = typer.Option("bootstrap", help="A label for the key")) -> None:
+    """Create an admin key (the first one has to come from here); the secret is shown once."""
+    from sqlmodel import Session
+
+    from admin_api.auth import ADMIN
+    from admin_api.crud import audit, keys
+
+    settings = get_settings()
+    engine = _database(settings)
+    with Session(engine) as session:
+        key, new = keys.create(session, ADMIN, None, name)
+        audit.record(session, "cli", "key.create_admin", None, key.prefix, name=name)
+        session.commit()
+    typer.echo(new.secret)
+    stderr.print("store this key now: it is not shown again", highlight=False)

@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from asr_core.hotwords import HotwordLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLSCRIBE_", env_file=".env", extra="ignore")
@@ -20,6 +22,10 @@ class Settings(BaseSettings):
     hotwords_max_phrases: int = Field(5000, ge=1)
     hotwords_max_chars: int = Field(64, ge=1)
 
+    database_url: str = Field(
+        "sqlite:///var/callscribe.db", description="Admin database (SQLite file or PostgreSQL)"
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     max_upload_mb: float = Field(100.0, gt=0)
@@ -27,6 +33,11 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+
+    def hotword_limits(self) -> HotwordLimits:
+        return HotwordLimits(
+            self.hotwords_max_phrases, self.hotwords_max_chars, self.hotwords_top_k
+        )
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -13,8 +13,10 @@ from asr_core.hotwords.parse import (
     FORMATS,
     HotwordFormat,
     HotwordListError,
+    check_entries,
     parse_hotwords,
     read_hotwords,
+    render_hotwords,
 )
 
 __all__ = [
@@ -27,7 +29,9 @@ __all__ = [
     "HotwordList",
     "HotwordListError",
     "apply_corrections",
+    "check_entries",
     "find_replacements",
     "parse_hotwords",
     "read_hotwords",
+    "render_hotwords",
 ]

@@ -2,6 +2,7 @@
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -32,10 +33,29 @@ class Hotword:
         return max(-5.0, min(5.0, math.log2(self.weight))) if self.weight > 0 else -5.0
 
 
+PROMPT_TOKEN_BUDGET = 223
+"""Tokens a Whisper prompt may spend on hot-words (faster-whisper cuts the rest)."""
+
+
+def estimate_tokens(phrase: str) -> int:
+    """Decoder tokens a phrase is likely to take: BPE spends one to two tokens per Chinese
+    character and about one per four Latin letters, plus one per word boundary."""
+    cjk = sum(1 for c in phrase if _CJK.match(c))
+    latin = sum(1 for c in phrase if c.isascii() and c.isalnum())
+    other = sum(1 for c in phrase if not c.isascii() and unicodedata.category(c)[0] == "L") - cjk
+    return math.ceil(cjk * 1.5 + latin / 4 + other / 2) + len(phrase.split())
+
+
 @dataclass(frozen=True)
 class HotwordLimits:
     max_phrases: int = 5000
     max_chars: int = 64
+    top_k: int = 10
+    """Phrases prompted per window: each must fit its share of the prompt budget."""
+
+    @property
+    def max_phrase_tokens(self) -> int:
+        return PROMPT_TOKEN_BUDGET // self.top_k
 
 
 @dataclass

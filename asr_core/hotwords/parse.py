@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from asr_core.errors import AsrError
-from asr_core.hotwords.model import Hotword, HotwordLimits, HotwordList
+from asr_core.hotwords.model import Hotword, HotwordLimits, HotwordList, estimate_tokens
 
 HotwordFormat = Literal["auto", "tsv", "weighted", "json", "lines"]
 FORMATS: tuple[str, ...] = ("auto", "tsv", "weighted", "json", "lines")
@@ -44,9 +44,9 @@ def parse_hotwords(
     entries: list[Hotword] = []
     seen: set[str] = set()
     for line, phrase, weight, aliases in items:
-        _check_phrase(phrase, line, limits, source)
+        _check_phrase(phrase, f"line {line}", limits, source)
         for alias in aliases:
-            _check_phrase(alias, line, limits, source)
+            _check_phrase(alias, f"line {line}", limits, source)
         if phrase in seen:
             continue
         if len(entries) >= limits.max_phrases:
@@ -145,13 +145,56 @@ def _weight(value: str, line: int, source: str) -> float:
     return weight
 
 
-def _check_phrase(phrase: str, line: int, limits: HotwordLimits, source: str) -> None:
+def _check_phrase(phrase: str, where: str, limits: HotwordLimits, source: str) -> None:
     if not phrase:
-        raise HotwordListError(f"{source}, line {line}: empty phrase")
+        raise HotwordListError(f"{source}, {where}: empty phrase")
     if len(phrase) > limits.max_chars:
         raise HotwordListError(
-            f"{source}, line {line}: phrase is {len(phrase)} characters, the limit is "
+            f"{source}, {where}: phrase is {len(phrase)} characters, the limit is "
             f"{limits.max_chars}"
         )
     if any(ord(c) < 32 for c in phrase):
-        raise HotwordListError(f"{source}, line {line}: control character in phrase")
+        raise HotwordListError(f"{source}, {where}: control character in phrase")
+    tokens = estimate_tokens(phrase)
+    if tokens > limits.max_phrase_tokens:
+        raise HotwordListError(
+            f"{source}, {where}: phrase takes about {tokens} prompt tokens; with "
+            f"{limits.top_k} phrases prompted at once each may take {limits.max_phrase_tokens}"
+        )
+
+
+def check_entries(
+    entries: list[Hotword], limits: HotwordLimits | None = None, source: str = "hot-word list"
+) -> HotwordList:
+    """Apply the limits to structured entries; errors name the entry number."""
+    limits = limits or HotwordLimits()
+    if len(entries) > limits.max_phrases:
+        raise HotwordListError(
+            f"{source}, entry {limits.max_phrases + 1}: more than {limits.max_phrases} phrases "
+            "(the limit)"
+        )
+    seen: set[str] = set()
+    kept = []
+    for number, entry in enumerate(entries, start=1):
+        for text in (entry.phrase, *entry.aliases):
+            _check_phrase(text.strip(), f"entry {number}", limits, source)
+        if entry.phrase not in seen:
+            seen.add(entry.phrase)
+            kept.append(entry)
+    return HotwordList(kept)
+
+
+def render_hotwords(hotwords: HotwordList, fmt: HotwordFormat = "tsv") -> str:
+    """A list in one of the formats `parse_hotwords` reads (export; round-trips)."""
+    entries = hotwords.entries
+    if fmt == "json":
+        return (
+            json.dumps({h.phrase: h.weight for h in entries}, ensure_ascii=False, indent=2) + "\n"
+        )
+    if fmt == "weighted":
+        return "".join(f"{h.phrase} {h.weight:g}\n" for h in entries)
+    if fmt == "lines":
+        return "".join(f"{h.phrase}\n" for h in entries)
+    if fmt == "tsv":
+        return "".join("\t".join((h.phrase, *h.aliases)) + "\n" for h in entries)
+    raise HotwordListError(f"cannot export as {fmt!r}; use tsv, weighted, json or lines")

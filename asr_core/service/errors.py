@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asr_core.errors import AsrError, AudioDecodeError, ModelError, UnsupportedLanguageError
+from asr_core.hotwords import HotwordListError
 from asr_core.service.auth import Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ _STATUS = {
     UnsupportedLanguageError: 400,
     ModelError: 500,
     Unauthorized: 401,
+    HotwordListError: 422,
 }
 
 

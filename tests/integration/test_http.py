@@ -93,7 +93,7 @@ def test_hotwords_field(client, name_clip, hotwords):
 
 def test_bad_hotwords_field_names_the_line(client, speech):
     response = post(client, speech, hotwords="fine\n" + "x" * 80 + "\n")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "hotword_list_error"
     assert "line 2" in response.json()["error"]["message"]
 
@@ -172,10 +172,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_callscribe_serve_answers_a_curl_style_upload(speech):
+def test_callscribe_serve_answers_a_curl_style_upload(speech, tmp_path):
     """What `make run` starts: a real server process, then an upload over TCP."""
     port = free_port()
-    env = {**os.environ, "CALLSCRIBE_PORT": str(port), "CALLSCRIBE_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "CALLSCRIBE_PORT": str(port),
+        "CALLSCRIBE_LOG_FORMAT": "json",
+        "CALLSCRIBE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "callscribe", "serve"],
         env=env,
@@ -209,6 +214,7 @@ def test_callscribe_serve_answers_a_curl_style_upload(speech):
         broken = httpx.post(f"{base}{URL}", files={"file": ("x.wav", b"junk")}, timeout=60)
         assert broken.status_code == 400
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/v1/tenants", timeout=5).status_code == 401  # admin API is up
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -84,7 +84,21 @@ def test_phrase_count_limit_names_the_line():
 
 
 def test_limits_are_configurable():
-    assert len(parse_hotwords("x" * 100, "lines", HotwordLimits(max_chars=100))) == 1
+    assert len(parse_hotwords("x" * 100, "lines", HotwordLimits(max_chars=100, top_k=5))) == 1
+
+
+def test_a_phrase_too_long_for_its_share_of_the_prompt_names_the_line():
+    with pytest.raises(HotwordListError, match="line 2: phrase takes about 25 prompt tokens"):
+        parse_hotwords("ok\n惠派国际公司科技有限公司惠派国际\n", "lines")
+
+
+def test_structured_entries_get_the_same_checks():
+    from asr_core.hotwords import Hotword
+    from asr_core.hotwords.parse import check_entries
+
+    assert check_entries([Hotword("A"), Hotword("A"), Hotword("B")]).phrases == ["A", "B"]
+    with pytest.raises(HotwordListError, match="entry 2: phrase is 70 characters"):
+        check_entries([Hotword("ok"), Hotword("y" * 70)])
 
 
 def test_file_that_is_not_utf8_names_the_line(tmp_path):
@@ -97,3 +111,18 @@ def test_file_that_is_not_utf8_names_the_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(HotwordListError, match="cannot read"):
         read_hotwords(tmp_path / "none.txt")
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "weighted", "json", "lines"])
+def test_export_round_trips(fmt):
+    from asr_core.hotwords import render_hotwords
+
+    source = parse_hotwords("阿里巴巴 20\nPeter Schoeffer 2.5\n")
+    if fmt == "tsv":
+        source = parse_hotwords("ZhangSan\t张叁\nCRISPR\t基因编辑\n")
+    again = parse_hotwords(render_hotwords(source, fmt), fmt)
+    assert again.phrases == source.phrases
+    if fmt in ("weighted", "json"):
+        assert [h.weight for h in again.entries] == [h.weight for h in source.entries]
+    if fmt == "tsv":
+        assert [h.aliases for h in again.entries] == [h.aliases for h in source.entries]

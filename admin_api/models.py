@@ -1,0 +1,117 @@
+"""Tables of the admin database (SQLModel). Migrations in `migrations/` follow these."""
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field, SQLModel, UniqueConstraint
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Tenant(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    """URL-safe slug chosen at creation (`acme-support`)."""
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(unique=True, index=True, max_length=32)
+    """The public part of the key (`cs_1a2b3c4d`): shown in lists and audit trails."""
+    secret_hash: str = Field(max_length=64)
+    """SHA-256 of the whole key; the key itself is shown once and never stored."""
+    scope: str = Field(max_length=16)
+    """`admin` (every tenant, tenant management) or `tenant` (one tenant's data)."""
+    tenant_id: str | None = Field(default=None, foreign_key="tenant.id", index=True)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class HotwordList(SQLModel, table=True):
+    __tablename__ = "hotword_list"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=100)
+    active: bool = True
+    """Active lists are what the tenant's calls use."""
+    version: int = 0
+    """The current version number (versions are never rewritten, only added)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class HotwordListVersion(SQLModel, table=True):
+    __tablename__ = "hotword_list_version"
+    __table_args__ = (UniqueConstraint("list_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="hotword_list.id", index=True)
+    version: int
+    content: str
+    """The entries as JSON: `[{"phrase": ..., "weight": ..., "aliases": [...]}, ...]`."""
+    phrase_count: int
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=32)
+    """Prefix of the key that made it."""
+    note: str = Field(default="", max_length=200)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str | None = Field(default=None, index=True)
+    actor: str = Field(max_length=32)
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    detail: str = ""
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Call(SQLModel, table=True):
+    """A live call or stream (SIP, WebRTC, media stream); filled by the gateway issues."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    source: str = Field(max_length=32)
+    status: str = Field(default="active", max_length=16)
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    ended_at: datetime | None = None
+    recording_path: str | None = None
+
+
+class TranscriptSegment(SQLModel, table=True):
+    __tablename__ = "transcript_segment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(foreign_key="call.id", index=True)
+    leg: str = Field(default="mixed", max_length=32)
+    kind: str = Field(default="live", max_length=8)
+    """`live` (finals as they were sent) or `post` (post-call re-transcription)."""
+    start_ms: int
+    end_ms: int
+    text: str
+    words: str = "[]"
+    """JSON list of {word, start_ms, end_ms, confidence}."""
+    language: str | None = Field(default=None, max_length=8)
+    hotword_version: int | None = None
+
+
+class Job(SQLModel, table=True):
+    """A batch or post-call job; filled by the post-call issue."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    progress: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    error: str | None = None

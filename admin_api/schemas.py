@@ -1,0 +1,112 @@
+"""Request and response bodies of the admin API."""
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+
+
+class TenantCreate(BaseModel):
+    id: str = Field(description="URL-safe slug, 3-64 characters: a-z, 0-9 and -")
+    name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not TENANT_ID.match(value):
+            raise ValueError("use 3-64 lower-case letters, digits and dashes (not at the ends)")
+        return value
+
+
+class TenantUpdate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TenantPublic(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    name: str = Field("", max_length=200, description="A label: who or what uses the key")
+
+
+class KeyPublic(BaseModel):
+    prefix: str
+    scope: str
+    tenant_id: str | None
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The secret: shown this once, store it now")
+
+
+class HotwordEntry(BaseModel):
+    phrase: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0, le=1000)
+    aliases: list[str] = Field(default_factory=list)
+
+
+class HotwordListWrite(BaseModel):
+    """A whole list: structured `entries`, or `content` in one of the list formats."""
+
+    entries: list[HotwordEntry] | None = None
+    content: str | None = None
+    format: str = Field("auto", description="auto, tsv, weighted, json or lines")
+    note: str = Field("", max_length=200)
+    base_version: int | None = Field(
+        None, description="The version this edit starts from; 409 when the list has moved on"
+    )
+
+
+class HotwordListCreate(HotwordListWrite):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+    active: bool = True
+
+
+class HotwordListPatch(BaseModel):
+    add: list[HotwordEntry] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+    active: bool | None = None
+    note: str = Field("", max_length=200)
+    base_version: int | None = None
+
+
+class Rollback(BaseModel):
+    version: int = Field(ge=1)
+    base_version: int | None = None
+
+
+class HotwordListPublic(BaseModel):
+    name: str
+    tenant_id: str
+    active: bool
+    version: int
+    phrase_count: int
+    updated_at: datetime
+
+
+class HotwordListDetail(HotwordListPublic):
+    entries: list[HotwordEntry]
+
+
+class VersionPublic(BaseModel):
+    version: int
+    phrase_count: int
+    created_at: datetime
+    created_by: str
+    note: str
+
+
+class AuditPublic(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str
