@@ -1,0 +1,1 @@
+"""Admin routes, one module per resource."""
