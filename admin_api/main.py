@@ -12,7 +12,7 @@ from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import error_response, install_error_handlers
 
 Publisher = Callable[[str, str, int], None]
-"""Announces `(tenant, list, version)` after a hot-word change is committed."""
+"""Announces `(tenant, list, tenant hot-word version)` after a hot-word change is committed."""
 
 
 def install(

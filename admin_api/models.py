@@ -14,6 +14,9 @@ class Tenant(SQLModel, table=True):
     """URL-safe slug chosen at creation (`acme-support`)."""
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+    hotword_version: int = 0
+    """Bumped by every change to any of the tenant's hot-word lists: "tenant T is at version
+    N" is what ASR processes are told, and what each final segment records."""
 
 
 class ApiKey(SQLModel, table=True):

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from admin_api.crud import audit
-from admin_api.models import HotwordList, HotwordListVersion, utcnow
+from admin_api.models import HotwordList, HotwordListVersion, Tenant, utcnow
 from asr_core.hotwords import Hotword, HotwordLimits
 from asr_core.hotwords.parse import check_entries
 
@@ -105,6 +105,7 @@ def add_version(
     )
     session.add(hotword_list)
     session.add(row)
+    bump_tenant(session, hotword_list.tenant_id)
     audit.record(
         session,
         actor,
@@ -116,6 +117,24 @@ def add_version(
         note=note,
     )
     return row
+
+
+def bump_tenant(session: Session, tenant_id: str) -> int:
+    """Move the tenant's hot-word version on: every list change makes a new tenant version."""
+    tenant = session.get(Tenant, tenant_id)
+    tenant.hotword_version += 1
+    session.add(tenant)
+    return tenant.hotword_version
+
+
+def active_entries(session: Session, tenant_id: str) -> list[Hotword]:
+    """The tenant's active lists merged (by list name; a phrase listed twice counts once)."""
+    merged: dict[str, Hotword] = {}
+    for hotword_list in all_for(session, tenant_id):
+        if hotword_list.active:
+            for hotword in entries(session, hotword_list):
+                merged.setdefault(hotword.phrase, hotword)
+    return list(merged.values())
 
 
 def commit(session: Session, current: int) -> None:
@@ -139,3 +158,4 @@ def delete(session: Session, hotword_list: HotwordList) -> None:
         session.delete(row)
     session.flush()
     session.delete(hotword_list)
+    bump_tenant(session, hotword_list.tenant_id)

@@ -2,14 +2,14 @@
 health and metrics, over one engine and one decode scheduler."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from asr_core.hotwords import HotwordLimits
+from asr_core.hotwords import HotwordIndex, HotwordLimits
 from asr_core.service.auth import Authenticator
 from asr_core.service.errors import install_error_handlers
 from asr_core.service.limits import BodySizeLimitMiddleware
@@ -31,6 +31,9 @@ class ServiceConfig:
     """Streams' partials decoded together in one batch."""
     authenticate: Authenticator | None = None
     """Checks every request and stream (see `auth.py`); None lets everyone in."""
+    hotwords_for: Callable[[object], HotwordIndex | None] | None = None
+    """The caller's standing hot-words (a tenant's active lists), given what `authenticate`
+    returned; merged with per-request phrases. Called in a worker thread (it may query)."""
 
 
 def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) -> FastAPI:

@@ -23,6 +23,9 @@ class Unauthorized(AsrError):
 
 
 async def authenticate(connection: HTTPConnection) -> object:
-    """Who is calling, per the configured hook (None when there is no hook)."""
+    """Who is calling, per the configured hook (None when there is no hook); also kept on
+    `connection.state.principal` for what the request does next."""
     hook = connection.app.state.config.authenticate
-    return None if hook is None else await hook(connection)
+    principal = None if hook is None else await hook(connection)
+    connection.state.principal = principal
+    return principal

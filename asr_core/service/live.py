@@ -1,5 +1,5 @@
-"""Plumbing shared by the live WebSocket protocols: one sender per socket, recognizers wired
-to the process scheduler and metrics, and the audio/hot-word parsing both protocols need."""
+"""Plumbing shared by the live WebSocket protocols: accepting (with authentication), one
+sender per socket, and recognizers wired to the process scheduler and metrics."""
 
 import asyncio
 import contextlib
@@ -10,9 +10,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from asr_core.hotwords import HotwordIndex, parse_hotwords
 from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
-from asr_core.service.routes.transcriptions import hotword_index
 from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
 
 logger = logging.getLogger(__name__)
@@ -69,27 +67,6 @@ def new_recognizer(app_state, options: StreamingOptions, outbox: Outbox) -> Stre
     return StreamingRecognizer(
         app_state.scheduler, options, app_state.metrics.streams, events=outbox.queue
     )
-
-
-def parse_hotword_text(text: str | None, app_state) -> HotwordIndex | None:
-    """A hot-word list in any supported format (errors name the line), or None when empty."""
-    if not text or not text.strip():
-        return None
-    return hotword_index(text, app_state.config.hotword_limits)
-
-
-def parse_funasr_hotwords(text: str | None, app_state) -> HotwordIndex | None:
-    """FunASR clients send a JSON object `{"phrase": weight}` or phrases joined by commas
-    (older ones: spaces)."""
-    if not text or not text.strip():
-        return None
-    text = text.strip()
-    if text.startswith("{"):
-        return hotword_index(text, app_state.config.hotword_limits)
-    separators = "," if "," in text or "\n" in text else None
-    phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
-    listing = "\n".join(dict.fromkeys(phrases))
-    return HotwordIndex(parse_hotwords(listing, "lines", app_state.config.hotword_limits))
 
 
 async def accept(websocket: WebSocket, subprotocol: str | None = None) -> bool:

@@ -146,7 +146,7 @@ def test_hotword_list_life_cycle(client, tenants, published):
     rolled = client.post(f"{url}/rollback", json={"version": 1}, headers=acme)
     assert rolled.json()["version"] == 4
     assert [e["phrase"] for e in rolled.json()["entries"]] == ["ZhangSan", "CRISPR", "Ozempic"]
-    assert published[-1] == ("acme", "products", 4)
+    assert published[-1] == ("acme", "products", 4)  # the tenant's fourth hot-word change
 
     audit = client.get("/v1/tenants/acme/audit", headers=acme).json()
     actions = [event["action"] for event in audit]

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
 from admin_api.crud import audit
 from admin_api.crud import hotword_lists as crud
-from admin_api.models import HotwordList
+from admin_api.models import HotwordList, Tenant
 from admin_api.schemas import (
     HotwordEntry,
     HotwordListCreate,
@@ -77,10 +77,14 @@ def _public(session, hotword_list: HotwordList) -> HotwordListPublic:
 def _committed(request: Request, session, hotword_list: HotwordList) -> HotwordListDetail:
     crud.commit(session, hotword_list.version)
     session.refresh(hotword_list)
-    request.app.state.publish_hotwords(
-        hotword_list.tenant_id, hotword_list.name, hotword_list.version
-    )
+    _publish(request, session, hotword_list.tenant_id, hotword_list.name)
     return _detail(session, hotword_list)
+
+
+def _publish(request: Request, session, tenant_id: str, name: str) -> None:
+    tenant = session.get(Tenant, tenant_id)
+    session.refresh(tenant)
+    request.app.state.publish_hotwords(tenant_id, name, tenant.hotword_version)
 
 
 @router.get("", response_model=list[HotwordListPublic])
@@ -159,6 +163,7 @@ def patch_list(
     hotword_list = _find(session, tenant.id, name)
     if body.active is not None and body.active != hotword_list.active:
         hotword_list.active = body.active
+        crud.bump_tenant(session, tenant.id)
         audit.record(
             session, principal.key_prefix, "hotwords.activate", tenant.id, name, active=body.active
         )
@@ -270,4 +275,4 @@ def delete_list(
     crud.delete(session, hotword_list)
     audit.record(session, principal.key_prefix, "hotwords.delete", tenant.id, name)
     session.commit()
-    request.app.state.publish_hotwords(tenant.id, name, 0)
+    _publish(request, session, tenant.id, name)

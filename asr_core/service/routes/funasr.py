@@ -23,13 +23,13 @@ from starlette.websockets import WebSocketDisconnect
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
+from asr_core.service.hotwords import caller_index, parse_funasr_hotwords
 from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     Outbox,
     accept,
     close_quietly,
     new_recognizer,
-    parse_funasr_hotwords,
 )
 from asr_core.streaming import Error, Final, Partial, StreamingOptions, StreamingRecognizer
 from asr_core.transcribe import TranscribeOptions
@@ -150,7 +150,7 @@ async def funasr_stream(websocket: WebSocket) -> None:
             if message.get("bytes") is not None:
                 await _audio(renderer.file, message["bytes"], outbox)
             elif message.get("text") is not None:
-                await _control(message["text"], renderer, outbox, state)
+                await _control(message["text"], websocket, renderer, outbox, state)
         await close_quietly(websocket)
     finally:
         metrics.active_streams.labels(protocol="funasr").dec()
@@ -159,7 +159,9 @@ async def funasr_stream(websocket: WebSocket) -> None:
         outbox.cancel()
 
 
-async def _control(text: str, renderer: _Renderer, outbox: Outbox, state) -> None:
+async def _control(
+    text: str, websocket: WebSocket, renderer: _Renderer, outbox: Outbox, state
+) -> None:
     try:
         message = json.loads(text)
         if not isinstance(message, dict):
@@ -173,7 +175,8 @@ async def _control(text: str, renderer: _Renderer, outbox: Outbox, state) -> Non
         if renderer.file is not None and renderer.file.recognizer is not None:
             renderer.file.recognizer.abort()  # a new file without ending the last one
         try:
-            renderer.file = _start(message, outbox, state)
+            extra = parse_funasr_hotwords(message.get("hotwords"), state.config.hotword_limits)
+            renderer.file = _start(message, await caller_index(websocket, extra), outbox, state)
         except (AsrError, ValueError) as exc:
             renderer.file = None
             reason = getattr(exc, "reason", str(exc))
@@ -192,7 +195,7 @@ async def _control(text: str, renderer: _Renderer, outbox: Outbox, state) -> Non
         renderer.file = None
 
 
-def _start(config: dict, outbox: Outbox, state) -> _File:
+def _start(config: dict, hotwords, outbox: Outbox, state) -> _File:
     mode = config.get("mode", "2pass")
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
@@ -202,7 +205,7 @@ def _start(config: dict, outbox: Outbox, state) -> _File:
         mode=mode,
         raw=config.get("wav_format", "pcm") not in ("pcm", "wav", None),
         sample_rate=sample_rate,
-        hotwords=parse_funasr_hotwords(config.get("hotwords"), state),
+        hotwords=hotwords,
     )
     if not file.raw:
         file.decoder = StreamDecoder(RawFormat("pcm_s16le", sample_rate))

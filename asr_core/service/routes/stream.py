@@ -27,6 +27,7 @@ from starlette.websockets import WebSocketDisconnect
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
+from asr_core.service.hotwords import caller_index, parse_request_hotwords
 from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
@@ -34,7 +35,6 @@ from asr_core.service.live import (
     accept,
     close_quietly,
     new_recognizer,
-    parse_hotword_text,
     render_native,
 )
 from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
@@ -80,7 +80,10 @@ async def native_stream(websocket: WebSocket) -> None:
         if config is None:
             return
         decoder = StreamDecoder(RawFormat(config.encoding, config.sample_rate, config.channels))
-        recognizer = new_recognizer(state, _options(config, state), outbox)
+        hotwords = await caller_index(
+            websocket, parse_request_hotwords(config.hotwords, state.config.hotword_limits)
+        )
+        recognizer = new_recognizer(state, _options(config, state, hotwords), outbox)
         outbox.put(
             {
                 "type": "ready",
@@ -123,7 +126,7 @@ async def _read_config(websocket: WebSocket, outbox: Outbox, state) -> StreamCon
                 f"language {config.language!r}: use auto or one of "
                 f"{', '.join(state.config.languages)}"
             )
-        parse_hotword_text(config.hotwords, state)
+        parse_request_hotwords(config.hotwords, state.config.hotword_limits)
     except ValidationError as exc:
         return await _refuse(websocket, outbox, "invalid_config", _validation_message(exc))
     except (ValueError, AsrError) as exc:
@@ -138,13 +141,13 @@ async def _refuse(websocket: WebSocket, outbox: Outbox, code: str, message: str)
     return None
 
 
-def _options(config: StreamConfig, state) -> StreamingOptions:
+def _options(config: StreamConfig, state, hotwords) -> StreamingOptions:
     defaults = StreamingOptions()
     decoding = replace(
         defaults.decoding,
         language=None if config.language == "auto" else config.language,
         allowed_languages=tuple(state.config.languages),
-        hotword_index=parse_hotword_text(config.hotwords, state),
+        hotword_index=hotwords,
         hotword_top_k=state.config.hotword_top_k,
     )
     endpoint = EndpointOptions(
@@ -188,11 +191,13 @@ async def _receive(
         if len(text) > MAX_TEXT_FRAME_CHARS:
             outbox.put(Error("message_too_large", "text message too large; it was ignored"))
             continue
-        if await _control(text, outbox, recognizer, state):
+        if await _control(text, websocket, outbox, recognizer, state):
             return True
 
 
-async def _control(text: str, outbox: Outbox, recognizer: StreamingRecognizer, state) -> bool:
+async def _control(
+    text: str, websocket: WebSocket, outbox: Outbox, recognizer: StreamingRecognizer, state
+) -> bool:
     """Apply a JSON control message; True when it ends the stream."""
     try:
         message = json.loads(text)
@@ -206,7 +211,8 @@ async def _control(text: str, outbox: Outbox, recognizer: StreamingRecognizer, s
         await recognizer.commit()
     elif kind == "hotwords":
         try:
-            recognizer.set_hotwords(parse_hotword_text(message.get("hotwords"), state))
+            extra = parse_request_hotwords(message.get("hotwords"), state.config.hotword_limits)
+            recognizer.set_hotwords(await caller_index(websocket, extra))
         except AsrError as exc:
             outbox.put(Error(exc.code, exc.reason))
         else:

@@ -1,7 +1,6 @@
 """OpenAI-compatible `POST /v1/audio/transcriptions` (multipart upload -> transcript)."""
 
 import asyncio
-import functools
 import logging
 import time
 from typing import Annotated, Literal
@@ -13,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from asr_core.engines.base import DEFAULT_TEMPERATURES
 from asr_core.errors import AsrError
 from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
-from asr_core.hotwords import HotwordIndex, HotwordLimits, parse_hotwords
 from asr_core.service.auth import authenticate
 from asr_core.service.errors import ApiError
+from asr_core.service.hotwords import caller_index, parse_request_hotwords
 from asr_core.transcribe import TranscribeOptions
 
 logger = logging.getLogger(__name__)
@@ -23,12 +22,6 @@ router = APIRouter(tags=["transcription"], dependencies=[Depends(authenticate)])
 
 OPENAI_MODEL_ALIASES = {"", "whisper-1"}
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
-
-
-@functools.lru_cache(maxsize=32)
-def hotword_index(text: str, limits: HotwordLimits) -> HotwordIndex:
-    """Index of a request's hot-word list; clients tend to resend the same list, so keep a few."""
-    return HotwordIndex(parse_hotwords(text, "auto", limits, source="hotwords field"))
 
 
 @router.post(
@@ -81,10 +74,8 @@ async def create_transcription(
         language=language,
         allowed_languages=tuple(state.config.languages),
         prompt=prompt or None,
-        hotword_index=(
-            hotword_index(hotwords, state.config.hotword_limits)
-            if hotwords and hotwords.strip()
-            else None
+        hotword_index=await caller_index(
+            request, parse_request_hotwords(hotwords, state.config.hotword_limits)
         ),
         hotword_top_k=state.config.hotword_top_k,
         word_timestamps=words and response_format == "verbose_json",

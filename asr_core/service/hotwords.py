@@ -1,0 +1,53 @@
+"""The hot-words a request is decoded with: the caller's standing lists (through the
+`ServiceConfig.hotwords_for` hook, e.g. a tenant's active lists) plus per-request phrases."""
+
+import functools
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+
+from asr_core.hotwords import HotwordIndex, HotwordLimits, parse_hotwords
+
+
+@functools.lru_cache(maxsize=32)
+def request_index(text: str, limits: HotwordLimits, fmt: str = "auto") -> HotwordIndex:
+    """Index of a request's list; clients tend to resend the same list, so keep a few."""
+    return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
+
+
+def parse_request_hotwords(text: str | None, limits: HotwordLimits) -> HotwordIndex | None:
+    """A list in any supported format (errors name the line), or None when empty."""
+    if not text or not text.strip():
+        return None
+    return request_index(text, limits)
+
+
+def parse_funasr_hotwords(text: str | None, limits: HotwordLimits) -> HotwordIndex | None:
+    """FunASR clients send a JSON object `{"phrase": weight}` or phrases joined by commas
+    (older ones: spaces)."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    if text.startswith("{"):
+        return request_index(text, limits)
+    separators = "," if "," in text or "\n" in text else None
+    phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
+    return request_index("\n".join(dict.fromkeys(phrases)), limits, "lines")
+
+
+@functools.lru_cache(maxsize=64)
+def combined(standing: HotwordIndex | None, extra: HotwordIndex | None) -> HotwordIndex | None:
+    """The standing list with the request's phrases added (the standing version is kept)."""
+    if standing is None or extra is None:
+        return standing or extra
+    return HotwordIndex(standing.hotwords.merged(extra.hotwords))
+
+
+async def caller_index(
+    connection: HTTPConnection, extra: HotwordIndex | None
+) -> HotwordIndex | None:
+    """Hot-words for this caller: their standing lists merged with `extra`."""
+    hook = connection.app.state.config.hotwords_for
+    principal = getattr(connection.state, "principal", None)
+    standing = None if hook is None else await run_in_threadpool(hook, principal)
+    return combined(standing, extra)
