@@ -44,10 +44,11 @@ def combined(standing: HotwordIndex | None, extra: HotwordIndex | None) -> Hotwo
 
 
 async def caller_index(
-    connection: HTTPConnection, extra: HotwordIndex | None
+    connection: HTTPConnection, extra: HotwordIndex | None, standing: bool = True
 ) -> HotwordIndex | None:
-    """Hot-words for this caller: their standing lists merged with `extra`."""
-    hook = connection.app.state.config.hotwords_for
+    """Hot-words for this caller: their standing lists (unless `standing` is false) merged
+    with `extra`."""
+    hook = connection.app.state.config.hotwords_for if standing else None
     principal = getattr(connection.state, "principal", None)
-    standing = None if hook is None else await run_in_threadpool(hook, principal)
-    return combined(standing, extra)
+    lists = None if hook is None else await run_in_threadpool(hook, principal)
+    return combined(lists, extra)

@@ -52,6 +52,13 @@ async def create_transcription(
             '`phrase weight` lines, or FunASR JSON `{"phrase": weight}`'
         ),
     ] = None,
+    tenant_hotwords: Annotated[
+        bool,
+        Form(
+            description="Also favour the caller's standing (tenant) hot-word lists; false "
+            "decodes with `hotwords` alone, e.g. to compare a draft list"
+        ),
+    ] = True,
 ) -> Response:
     state = request.app.state
     engine = state.transcriber.engine
@@ -75,7 +82,9 @@ async def create_transcription(
         allowed_languages=tuple(state.config.languages),
         prompt=prompt or None,
         hotword_index=await caller_index(
-            request, parse_request_hotwords(hotwords, state.config.hotword_limits)
+            request,
+            parse_request_hotwords(hotwords, state.config.hotword_limits),
+            standing=tenant_hotwords,
         ),
         hotword_top_k=state.config.hotword_top_k,
         word_timestamps=words and response_format == "verbose_json",
