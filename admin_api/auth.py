@@ -1,11 +1,15 @@
-"""Who is calling: API keys from the `Authorization: Bearer` or `X-API-Key` header."""
+"""Who is calling: API keys from the `Authorization: Bearer` or `X-API-Key` header, and
+short-lived tokens in the query (`?token=`) for browsers on the ASR endpoints."""
 
+import ipaddress
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from admin_api import tokens
 from admin_api.models import ApiKey
 from admin_api.security import matches, split_prefix
 from asr_core.service.auth import Unauthorized
@@ -46,11 +50,45 @@ def principal_for(session: Session, secret: str | None) -> Principal:
     return Principal(key.prefix, key.scope, key.tenant_id)
 
 
-def key_authenticator(engine: Engine):
-    """An `asr_core` authentication hook backed by this database's keys."""
+def principal_for_token(session: Session, secret: bytes, token: str) -> Principal:
+    """A stream token's owner, while the key it was minted from is still valid."""
+    claims = tokens.verify(secret, token)
+    key = session.exec(select(ApiKey).where(ApiKey.prefix == claims.key_prefix)).first()
+    if key is None or key.revoked_at is not None or key.tenant_id != claims.tenant_id:
+        raise Unauthorized("the token's key has been revoked")
+    return Principal(key.prefix, TENANT, claims.tenant_id)
+
+
+def is_loopback(connection: HTTPConnection) -> bool:
+    host = connection.client.host if connection.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def key_authenticator(engine: Engine, token_secret: bytes, local_tenant: str | None = None):
+    """The ASR service's authentication hook: a key in a header, or a stream token in the
+    query. With `local_tenant` (the embedded default, serving this machine only), callers on
+    loopback that present neither act as that tenant."""
+
+    def check(connection: HTTPConnection) -> Principal:
+        key = presented_key(connection)
+        token = connection.query_params.get("token")
+        # OpenAI SDKs always send some key: a placeholder that is no callscribe key is no key.
+        keyless = not token and (not key or split_prefix(key) is None)
+        if local_tenant is not None and keyless and is_loopback(connection):
+            return Principal("local", TENANT, local_tenant)
+        with Session(engine) as session:
+            if key:
+                return principal_for(session, key)
+            if token:
+                return principal_for_token(session, token_secret, token)
+        raise Unauthorized(
+            "an API key (Authorization: Bearer <key>) or a stream token (?token=) is required"
+        )
 
     async def authenticate(connection: HTTPConnection) -> Principal:
-        with Session(engine) as session:
-            return principal_for(session, presented_key(connection))
+        return await run_in_threadpool(check, connection)
 
     return authenticate

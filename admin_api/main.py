@@ -1,12 +1,17 @@
 """The admin backend: its routes on any FastAPI app (the combined server), or an app alone."""
 
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.responses import Response
+from starlette.types import Scope
 
-from admin_api.api.routes import hotword_lists, keys, tenants
+from admin_api.api.routes import hotword_lists, keys, session, tenants, tokens
 from admin_api.crud.hotword_lists import VersionConflict
 from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import error_response, install_error_handlers
@@ -14,20 +19,54 @@ from asr_core.service.errors import error_response, install_error_handlers
 Publisher = Callable[[str, str, int], None]
 """Announces `(tenant, list, tenant hot-word version)` after a hot-word change is committed."""
 
+UI_DIR = Path(__file__).parent / "ui"
+UI_HEADERS = {
+    # The UI holds an API key: only its own script and styles run, nothing is loaded from
+    # elsewhere, and no other site may frame it.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+}
+
+
+class AdminUiFiles(StaticFiles):
+    """The admin UI's static files (`admin_api/ui/`), with a strict content security policy."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(UI_HEADERS)
+        return response
+
 
 def install(
     app: FastAPI,
     engine: Engine,
     limits: HotwordLimits | None = None,
     publish: Publisher | None = None,
+    token_secret: bytes | None = None,
 ) -> None:
-    """Add the admin routes to an app that already has the service's error handlers."""
+    """Add the admin routes to an app that already has the service's error handlers.
+    `token_secret` signs stream tokens; processes behind one address must share it."""
     app.state.admin_db = engine
+    app.state.token_secret = token_secret or secrets.token_bytes(32)
     app.state.hotword_limits = limits or HotwordLimits()
     app.state.publish_hotwords = publish or (lambda tenant, name, version: None)
     app.include_router(tenants.router)
     app.include_router(keys.router)
     app.include_router(hotword_lists.router)
+    app.include_router(tokens.router)
+    app.include_router(session.router)
+
+    @app.get("/admin", include_in_schema=False)
+    def _admin_ui() -> RedirectResponse:
+        return RedirectResponse("admin/")  # relative: still right behind a path-prefix proxy
+
+    app.mount("/admin", AdminUiFiles(directory=UI_DIR, html=True), name="admin-ui")
 
     @app.exception_handler(VersionConflict)
     async def _conflict(_: Request, exc: VersionConflict) -> JSONResponse:

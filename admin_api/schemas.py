@@ -110,3 +110,14 @@ class AuditPublic(BaseModel):
     action: str
     target: str
     detail: str
+
+
+class TokenCreate(BaseModel):
+    ttl_s: int = Field(300, ge=10, le=3600, description="Lifetime in seconds")
+
+
+class TokenCreated(BaseModel):
+    token: str
+    """Put it in the URL: `wss://host/v1/stream?token=...`."""
+    tenant_id: str
+    expires_at: datetime

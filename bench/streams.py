@@ -19,15 +19,10 @@ partial's `end_ms`, all against when that audio was sent.
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
-import httpx
 import numpy as np
 import websockets
 
@@ -35,7 +30,8 @@ from asr_core.audio import decode_audio
 from asr_core.engines import load_engine
 from asr_core.evaluation import Scorer, Utterance, read_manifest
 from asr_core.transcribe import TranscribeOptions, Transcriber
-from bench.common import REPO, testdata_dir, threads
+from bench.common import testdata_dir, threads
+from tests.services import CallscribeServer
 
 SR = 16_000
 FRAME_S = 0.1
@@ -141,26 +137,6 @@ def streaming_texts(playlists: list[list[Clip]], results: list[StreamResult]) ->
     return {key: " ".join(parts) for key, parts in texts.items()}
 
 
-def start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ, "CALLSCRIBE_PORT": str(port), "CALLSCRIBE_LOG_LEVEL": "warning"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "callscribe", "serve"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.5)
-    server.kill()
-    sys.exit("the server did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capacity", default="1,2,6,8")
@@ -170,11 +146,9 @@ def main() -> None:
 
     utterances = read_manifest(testdata_dir() / "manifest.tsv")
     clips = [Clip(u, decode_audio(u.path)) for u in utterances]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"ws://127.0.0.1:{port}/v1/stream"
-    server = start_server(port)
+    server = CallscribeServer({"CALLSCRIBE_LOG_LEVEL": "warning"})
+    server.start()
+    url = server.url.replace("http", "ws", 1) + "/v1/stream"
     report: dict = {"benchmark": "streams", "threads": threads(), "frame_s": FRAME_S}
     try:
         k = args.accuracy_streams
@@ -202,8 +176,7 @@ def main() -> None:
             capacity[str(streams)] = latency_report(asyncio.run(run_streams(url, playlists)))
         report["capacity_runs"] = capacity
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.close()
 
     transcriber = Transcriber(load_engine("whisper-base", cpu_threads=threads()))
     scorers = {"streaming": Scorer(), "offline_file_path": Scorer()}

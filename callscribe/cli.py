@@ -193,26 +193,25 @@ def serve(
     """Serve the HTTP API (OpenAI-compatible /v1/audio/transcriptions, /docs, /healthz)."""
     import uvicorn
 
-    import admin_api.main
-    from asr_core.service import ServiceConfig, create_app
+    from callscribe.server import auth_mode, build_app
 
     settings = get_settings()
+    if host is not None:
+        settings.host = host
     configure_logging(settings.log_level, settings.log_format)
     transcriber = _load_transcriber(settings, model)
     database = _database(settings)
-    api = create_app(
-        transcriber,
-        ServiceConfig(
-            max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
-            languages=settings.languages,
-            max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
-            hotword_limits=settings.hotword_limits(),
-            hotword_top_k=settings.hotwords_top_k,
-        ),
-    )
-    admin_api.main.install(api, database, settings.hotword_limits())
+    try:
+        api = build_app(settings, transcriber, database)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     bind_host, bind_port = host or settings.host, port or settings.port
-    stderr.print(f"callscribe serving on http://{bind_host}:{bind_port} (API docs at /docs)")
+    stderr.print(
+        f"callscribe serving on http://{bind_host}:{bind_port} "
+        "(API docs at /docs, admin UI at /admin/)"
+    )
+    if auth_mode(settings) == "local":
+        stderr.print("auth: local (callers on this machine need no key; admin routes need one)")
     uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, log_level=settings.log_level)
 
 

@@ -25,6 +25,25 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite:///var/callscribe.db", description="Admin database (SQLite file or PostgreSQL)"
     )
+    var_dir: Path = Field(Path("var"), description="Where the server keeps its own files")
+
+    auth: Literal["auto", "keys", "local"] = Field(
+        "auto",
+        description="keys: every call needs a key or token; local: callers on this machine "
+        "without one act as tenant `local`; auto: local when bound to loopback, else keys",
+    )
+    token_secret: str | None = Field(
+        None,
+        description="Signs browser stream tokens; share it between processes behind one "
+        "address (default: a random secret kept in var_dir/token-secret)",
+    )
+    redis_url: str | None = Field(
+        None, description="Hot-word bus between processes (unset: in-process, one server)"
+    )
+    hotword_resync_s: float = Field(30.0, gt=0, description="Hot-word resync period")
+    tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
+    tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
+    tenant_requests_per_minute: int = Field(600, ge=1)
 
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when missing (espeak-ng: synthetic speech;
-# time: /usr/bin/time -v for memory measurements). Later gateways add redis, postgresql,
-# sip-tester and chromium here.
+# time: /usr/bin/time -v for memory measurements; redis-server and postgresql: real servers the
+# integration tests start and stop themselves (tests/services.py), not system services;
+# sip-tester: sipp for SIP calls; chromium: WebRTC browser calls).
 set -euo pipefail
 
-packages=(espeak-ng time)
+packages=(espeak-ng time redis-server postgresql chromium sip-tester)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

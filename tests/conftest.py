@@ -5,6 +5,7 @@ import pytest
 
 from asr_core.transcribe import Transcriber
 from tests.helpers import espeak_wav
+from tests.services import PostgresServer, RedisServer, ServiceUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
 TESTDATA = Path(
@@ -53,3 +54,55 @@ def mandarin_wav(speech_dir) -> Path:
     return espeak_wav(
         MANDARIN_PINYIN, speech_dir / "mandarin.wav", voice="cmn-latn-pinyin", speed=120
     )
+
+
+def _server(factory, request):
+    """Start a server for the session; missing binaries skip, except in CI (`CI=true`) where
+    they fail: CI installs them (scripts/install-system-deps.sh) and must not skip silently."""
+    try:
+        server = factory()
+    except ServiceUnavailable as missing:
+        reason = str(missing)
+    else:
+        request.addfinalizer(server.close)  # also when start() fails half-way
+        server.start()
+        return server
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_server(request) -> RedisServer:
+    """A real redis-server for the session; tests may `stop()` and `start()` it (same port)."""
+    return _server(RedisServer, request)
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The session's Redis, started again if a test left it stopped, and emptied."""
+    redis_server.start()
+    assert redis_server.command("FLUSHALL").startswith(b"+OK")
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request) -> PostgresServer:
+    """A real PostgreSQL cluster for the session (trust auth, `callscribe` database)."""
+    return _server(PostgresServer, request)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    """An empty database of each kind the admin backend supports (SQLite, real PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'callscribe.db'}"
+    return request.getfixturevalue("postgres_url")

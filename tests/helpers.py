@@ -75,3 +75,16 @@ def espeak_audio(text: str, tmp_path: Path, voice: str = "en-us") -> np.ndarray:
     audio = decode_audio(espeak_wav(text, tmp_path / f"speech-{abs(hash(text))}.wav", voice))
     loud = np.flatnonzero(np.abs(audio) > 0.01)
     return audio[loud[0] : loud[-1] + 1] if len(loud) else audio
+
+
+def refused_stream(client, path: str, close_code: int, headers: dict | None = None) -> dict:
+    """Open a WebSocket that the server must refuse: returns the error event it sends first,
+    after checking the socket is then closed with `close_code`."""
+    from starlette.websockets import WebSocketDisconnect
+
+    with client.websocket_connect(path, headers=headers or {}) as ws:
+        error = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == close_code, closed.value
+    return error

@@ -3,6 +3,7 @@ rollback adds the next one, so history is complete and any version can be restor
 
 import json
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -120,11 +121,15 @@ def add_version(
 
 
 def bump_tenant(session: Session, tenant_id: str) -> int:
-    """Move the tenant's hot-word version on: every list change makes a new tenant version."""
-    tenant = session.get(Tenant, tenant_id)
-    tenant.hotword_version += 1
-    session.add(tenant)
-    return tenant.hotword_version
+    """Move the tenant's hot-word version on: every list change makes a new tenant version.
+    One atomic UPDATE, so two edits committed at once never announce the same version."""
+    result = session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id)
+        .values(hotword_version=Tenant.hotword_version + 1)
+        .returning(Tenant.hotword_version)
+    )
+    return result.scalar_one()
 
 
 def active_entries(session: Session, tenant_id: str) -> list[Hotword]:

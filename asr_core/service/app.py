@@ -5,6 +5,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -14,9 +15,18 @@ from asr_core.service.auth import Authenticator
 from asr_core.service.errors import install_error_handlers
 from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
-from asr_core.service.routes import funasr, health, stream, transcriptions
+from asr_core.service.quotas import QuotaLimits, TenantQuotas
+from asr_core.service.routes import funasr, health, hotwords, stream, transcriptions
 from asr_core.streaming import DecodeScheduler
 from asr_core.transcribe import Transcriber
+
+
+class BackgroundService(Protocol):
+    """Something that runs beside the app (e.g. the hot-word bus listener)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -33,7 +43,13 @@ class ServiceConfig:
     """Checks every request and stream (see `auth.py`); None lets everyone in."""
     hotwords_for: Callable[[object], HotwordIndex | None] | None = None
     """The caller's standing hot-words (a tenant's active lists), given what `authenticate`
-    returned; merged with per-request phrases. Called in a worker thread (it may query)."""
+    returned; merged with per-request phrases. The first call for a caller may query (it runs
+    in a worker thread); live streams call it again at each segment start, so later calls must
+    be quick (a cache) and reflect list changes."""
+    quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
+    """Per-tenant streams, transcriptions and requests per minute."""
+    services: tuple[BackgroundService, ...] = ()
+    """Started with the app, stopped (in reverse) when it shuts down."""
 
 
 def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) -> FastAPI:
@@ -46,9 +62,15 @@ def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) ->
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         scheduler.start()
+        started: list[BackgroundService] = []
         try:
+            for service in config.services:
+                await service.start()
+                started.append(service)
             yield
         finally:
+            for service in reversed(started):
+                await service.stop()
             scheduler.stop()
 
     app = FastAPI(
@@ -62,10 +84,12 @@ def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) ->
     app.state.metrics = metrics
     app.state.scheduler = scheduler
     app.state.transcription_slots = asyncio.Semaphore(config.max_concurrent_transcriptions)
+    app.state.quotas = TenantQuotas(config.quota_limits)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_upload_bytes)
     app.include_router(health.router)
     app.include_router(transcriptions.router)
+    app.include_router(hotwords.router)
     app.include_router(stream.router)
     app.include_router(funasr.router)
 

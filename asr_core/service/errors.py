@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from asr_core.errors import AsrError, AudioDecodeError, ModelError, UnsupportedLanguageError
 from asr_core.hotwords import HotwordListError
 from asr_core.service.auth import Unauthorized
+from asr_core.service.quotas import TooManyRequests
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ _STATUS = {
     ModelError: 500,
     Unauthorized: 401,
     HotwordListError: 422,
+    TooManyRequests: 429,
 }
 
 
@@ -48,7 +50,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AsrError)
     async def _asr_error(_: Request, exc: AsrError) -> JSONResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-        return error_response(status, exc.code, exc.reason)
+        response = error_response(status, exc.code, exc.reason)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -43,6 +43,29 @@ def combined(standing: HotwordIndex | None, extra: HotwordIndex | None) -> Hotwo
     return HotwordIndex(standing.hotwords.merged(extra.hotwords))
 
 
+class CallerHotwords:
+    """A live stream's hot-words: the caller's standing lists, looked up again at every segment
+    start (so an admin's edit reaches calls in progress), merged with the stream's own phrases.
+    Build it with `for_caller` (the first lookup may query; later ones are cache reads)."""
+
+    def __init__(self, connection: HTTPConnection, extra: HotwordIndex | None) -> None:
+        self._hook = connection.app.state.config.hotwords_for
+        self._principal = getattr(connection.state, "principal", None)
+        self.extra = extra
+
+    @classmethod
+    async def for_caller(
+        cls, connection: HTTPConnection, extra: HotwordIndex | None
+    ) -> "CallerHotwords":
+        source = cls(connection, extra)
+        await run_in_threadpool(source)
+        return source
+
+    def __call__(self) -> HotwordIndex | None:
+        standing = None if self._hook is None else self._hook(self._principal)
+        return combined(standing, self.extra)
+
+
 async def caller_index(
     connection: HTTPConnection, extra: HotwordIndex | None, standing: bool = True
 ) -> HotwordIndex | None:

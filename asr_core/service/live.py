@@ -11,6 +11,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from asr_core.service.quotas import Slot, TooManyRequests
 from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,11 @@ MAX_AUDIO_FRAME_BYTES = 1_000_000
 """About 31 s of 16 kHz PCM16: far more than any client sends in one frame."""
 MAX_TEXT_FRAME_CHARS = 1_000_000
 """Room for a hot-word list at its limits (5,000 phrases of 64 characters, JSON-quoted)."""
+
+RATE_LIMITED_CLOSE = 4429
+"""Close code for a caller over a per-tenant limit (the close reason says which)."""
+REASON_BYTES = 120
+"""WebSocket close reasons are limited to 123 bytes."""
 
 _END = object()
 
@@ -69,19 +75,22 @@ def new_recognizer(app_state, options: StreamingOptions, outbox: Outbox) -> Stre
     )
 
 
-async def accept(websocket: WebSocket, subprotocol: str | None = None) -> bool:
-    """Accept the socket, then run the auth hook; a refused caller gets an error event and
-    close code 4401 (accepting first lets the client read why)."""
+async def accept(websocket: WebSocket, subprotocol: str | None = None) -> Slot | None:
+    """Accept the socket, authenticate the caller and take one of their tenant's stream slots.
+    A refused caller gets an error event, then close code 4401 (not authenticated) or 4429
+    (over a limit) with the reason: accepting first lets the client read why."""
     await websocket.accept(subprotocol=subprotocol)
     try:
-        websocket.state.principal = await authenticate(websocket)
-    except Unauthorized as exc:
-        await websocket.send_text(
-            json.dumps({"type": "error", "code": exc.code, "message": exc.reason})
-        )
-        await close_quietly(websocket, UNAUTHORIZED_CLOSE, exc.code)
-        return False
-    return True
+        principal = await authenticate(websocket)
+        return websocket.app.state.quotas.stream(principal)
+    except (Unauthorized, TooManyRequests) as exc:
+        close_code = UNAUTHORIZED_CLOSE if isinstance(exc, Unauthorized) else RATE_LIMITED_CLOSE
+        with contextlib.suppress(Exception):
+            await websocket.send_text(
+                json.dumps({"type": "error", "code": exc.code, "message": exc.reason})
+            )
+        await close_quietly(websocket, close_code, exc.reason[:REASON_BYTES])
+        return None
 
 
 async def close_quietly(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -38,6 +39,9 @@ from asr_core.transcribe import (
     next_prompt,
 )
 from asr_core.transcript import join_text
+
+HotwordSource = Callable[[], HotwordIndex | None]
+"""Asked for the list at each segment start (a tenant's list that admins edit mid-call)."""
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +117,8 @@ class StreamingRecognizer:
         self._segment_id = 0
         self._open = False
         self._segment_options = self.options.decoding
+        initial = self.options.decoding.hotword_index
+        self._hotwords: HotwordSource = lambda: initial
         self._stable: tuple[int, ...] = ()
         self._partial_language = self.options.decoding.language
         """Language of the open segment's partials: detected by its first partial."""
@@ -160,10 +166,11 @@ class StreamingRecognizer:
         """Id of the next segment to start (where a hot-word swap takes effect)."""
         return self._segment_id + 1 if self._open else self._segment_id
 
-    def set_hotwords(self, index: HotwordIndex | None) -> None:
-        """Use a new hot-word list from the next segment on (the open one keeps its list)."""
-        decoding = replace(self.options.decoding, hotword_index=index)
-        self.options = replace(self.options, decoding=decoding)
+    def set_hotwords(self, hotwords: HotwordIndex | HotwordSource | None) -> None:
+        """Use another hot-word list from the next segment on (the open one keeps its list).
+        A callable is asked again at every segment start, so a list that changes meanwhile
+        reaches the stream without another call."""
+        self._hotwords = hotwords if callable(hotwords) else (lambda: hotwords)
 
     async def close(self) -> None:
         """End of stream: finalize what is open and wait until every final is out."""
@@ -191,7 +198,8 @@ class StreamingRecognizer:
 
     def _start_segment(self) -> None:
         self._open = True
-        self._segment_options = self.options.decoding  # hot-word swaps apply from here
+        # Hot-word swaps apply from here.
+        self._segment_options = replace(self.options.decoding, hotword_index=self._hotwords())
         self._stable = ()
         self._last_partial_text = ""
         self._last_partial_end = 0

@@ -1,4 +1,5 @@
-"""Admin API on a migrated SQLite database: tenants, keys, hot-word lists, isolation."""
+"""Admin API on a migrated database, SQLite and a real PostgreSQL (every test runs on both):
+tenants, keys, hot-word lists, isolation."""
 
 import re
 
@@ -14,10 +15,11 @@ from admin_api.main import create_admin_app
 
 
 @pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path / 'admin.db'}"
-    migrate.upgrade(url)
-    return make_engine(url)
+def database(database_url):
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Migrations upgrade and downgrade cleanly (SQLite here; PostgreSQL with its server)."""
+"""Migrations upgrade and downgrade cleanly, on SQLite and on a real PostgreSQL server."""
 
 from sqlalchemy import create_engine, inspect
 
@@ -24,8 +24,8 @@ def tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_sqlite_upgrade_downgrade_upgrade(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_upgrade_downgrade_upgrade(database_url):
+    url = database_url
     assert migrate.current(url) is None
     migrate.upgrade(url)
     assert migrate.is_current(url)
@@ -36,7 +36,7 @@ def test_sqlite_upgrade_downgrade_upgrade(tmp_path):
     assert tables(url) == TABLES
 
 
-def test_models_and_migrations_agree(tmp_path):
+def test_models_and_migrations_agree(database_url):
     """A model change without a migration fails here (autogenerate finds nothing to do)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -44,10 +44,30 @@ def test_models_and_migrations_agree(tmp_path):
 
     import admin_api.models  # noqa: F401
 
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    migrate.upgrade(url)
-    engine = create_engine(url)
+    migrate.upgrade(database_url)
+    engine = create_engine(database_url)
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_cli_upgrades_and_downgrades(database_url, monkeypatch):
+    """`callscribe db upgrade|downgrade|current` against the configured database."""
+    from typer.testing import CliRunner
+
+    from callscribe.cli import app
+
+    monkeypatch.setenv("CALLSCRIBE_DATABASE_URL", database_url)
+    runner = CliRunner()
+    upgraded = runner.invoke(app, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert migrate.head() in upgraded.output and tables(database_url) == TABLES
+    first = migrate.current(database_url)
+    downgraded = runner.invoke(app, ["db", "downgrade", "--", "-1"])
+    assert downgraded.exit_code == 0, downgraded.output
+    assert migrate.current(database_url) not in (None, first)
+    assert runner.invoke(app, ["db", "downgrade", "base"]).exit_code == 0
+    assert tables(database_url) == set()
+    current = runner.invoke(app, ["db", "current"])
+    assert current.output.strip() == f"database base, code {migrate.head()}"

@@ -12,7 +12,7 @@ from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
 from asr_core.service import ServiceConfig, create_app
 from asr_core.service.auth import Unauthorized
-from tests.helpers import encode, espeak_audio, to_int16, wav_bytes
+from tests.helpers import encode, espeak_audio, refused_stream, to_int16, wav_bytes
 
 SR = 16_000
 
@@ -277,11 +277,7 @@ def test_auth_hook_guards_files_and_streams(transcriber, speech):
         )
         assert allowed.status_code == 200
         for path in ("/v1/stream", "/"):
-            with guarded.websocket_connect(path) as ws:
-                assert ws.receive_json()["code"] == "unauthorized"
-                with pytest.raises(WebSocketDisconnect) as closed:
-                    ws.receive_json()
-            assert closed.value.code == 4401
+            assert refused_stream(guarded, path, 4401)["code"] == "unauthorized"
         with guarded.websocket_connect("/v1/stream?token=secret") as ws:
             ws.send_text(json.dumps({"language": "en"}))
             assert ws.receive_json()["type"] == "ready"

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
-from asr_core.service.hotwords import caller_index, parse_funasr_hotwords
+from asr_core.service.hotwords import CallerHotwords, parse_funasr_hotwords
 from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     Outbox,
@@ -50,7 +50,7 @@ class _File:
     raw: bool
     """True for `wav_format: others`: the bytes of an audio file, decoded at the end."""
     sample_rate: int
-    hotwords: object
+    hotwords: CallerHotwords
     recognizer: StreamingRecognizer | None = None
     decoder: StreamDecoder | None = None
     buffered: bytearray = field(default_factory=bytearray)
@@ -132,7 +132,8 @@ def _spaced(before: str, text: str) -> str:
 @router.websocket("/v1/funasr")
 async def funasr_stream(websocket: WebSocket) -> None:
     subprotocol = "binary" if "binary" in websocket.scope.get("subprotocols", []) else None
-    if not await accept(websocket, subprotocol):
+    slot = await accept(websocket, subprotocol)
+    if slot is None:
         return
     state = websocket.app.state
     metrics = state.metrics.streams
@@ -157,6 +158,7 @@ async def funasr_stream(websocket: WebSocket) -> None:
         if renderer.file is not None and renderer.file.recognizer is not None:
             renderer.file.recognizer.abort()
         outbox.cancel()
+        slot.release()
 
 
 async def _control(
@@ -176,7 +178,9 @@ async def _control(
             renderer.file.recognizer.abort()  # a new file without ending the last one
         try:
             extra = parse_funasr_hotwords(message.get("hotwords"), state.config.hotword_limits)
-            renderer.file = _start(message, await caller_index(websocket, extra), outbox, state)
+            renderer.file = _start(
+                message, await CallerHotwords.for_caller(websocket, extra), outbox, state
+            )
         except (AsrError, ValueError) as exc:
             renderer.file = None
             reason = getattr(exc, "reason", str(exc))
@@ -195,7 +199,7 @@ async def _control(
         renderer.file = None
 
 
-def _start(config: dict, hotwords, outbox: Outbox, state) -> _File:
+def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state) -> _File:
     mode = config.get("mode", "2pass")
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
@@ -216,11 +220,11 @@ def _start(config: dict, hotwords, outbox: Outbox, state) -> _File:
             decoding=replace(
                 options.decoding,
                 allowed_languages=tuple(state.config.languages),
-                hotword_index=file.hotwords,
                 hotword_top_k=state.config.hotword_top_k,
             ),
         )
         file.recognizer = new_recognizer(state, options, outbox)
+        file.recognizer.set_hotwords(hotwords)
     return file
 
 
@@ -292,7 +296,7 @@ async def _transcribe_whole(file: _File, state) -> Transcript:
     options = TranscribeOptions(
         allowed_languages=tuple(state.config.languages),
         word_timestamps=True,
-        hotword_index=file.hotwords,
+        hotword_index=file.hotwords(),
         hotword_top_k=state.config.hotword_top_k,
     )
     async with state.transcription_slots:

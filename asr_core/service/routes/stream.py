@@ -27,7 +27,7 @@ from starlette.websockets import WebSocketDisconnect
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
-from asr_core.service.hotwords import caller_index, parse_request_hotwords
+from asr_core.service.hotwords import CallerHotwords, parse_request_hotwords
 from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
@@ -68,7 +68,8 @@ class StreamConfig(BaseModel):
 
 @router.websocket("/v1/stream")
 async def native_stream(websocket: WebSocket) -> None:
-    if not await accept(websocket):
+    slot = await accept(websocket)
+    if slot is None:
         return
     state = websocket.app.state
     metrics = state.metrics.streams
@@ -80,10 +81,11 @@ async def native_stream(websocket: WebSocket) -> None:
         if config is None:
             return
         decoder = StreamDecoder(RawFormat(config.encoding, config.sample_rate, config.channels))
-        hotwords = await caller_index(
+        hotwords = await CallerHotwords.for_caller(
             websocket, parse_request_hotwords(config.hotwords, state.config.hotword_limits)
         )
-        recognizer = new_recognizer(state, _options(config, state, hotwords), outbox)
+        recognizer = new_recognizer(state, _options(config, state), outbox)
+        recognizer.set_hotwords(hotwords)
         outbox.put(
             {
                 "type": "ready",
@@ -93,7 +95,7 @@ async def native_stream(websocket: WebSocket) -> None:
                 "interim_results": config.interim_results,
             }
         )
-        if await _receive(websocket, outbox, recognizer, decoder, state):
+        if await _receive(websocket, outbox, recognizer, decoder, hotwords, state):
             await recognizer.push(decoder.flush())
             await recognizer.close()
             outbox.put({"type": "closed"})
@@ -104,6 +106,7 @@ async def native_stream(websocket: WebSocket) -> None:
         if recognizer is not None:
             recognizer.abort()
         outbox.cancel()
+        slot.release()
 
 
 async def _read_config(websocket: WebSocket, outbox: Outbox, state) -> StreamConfig | None:
@@ -141,13 +144,12 @@ async def _refuse(websocket: WebSocket, outbox: Outbox, code: str, message: str)
     return None
 
 
-def _options(config: StreamConfig, state, hotwords) -> StreamingOptions:
+def _options(config: StreamConfig, state) -> StreamingOptions:
     defaults = StreamingOptions()
     decoding = replace(
         defaults.decoding,
         language=None if config.language == "auto" else config.language,
         allowed_languages=tuple(state.config.languages),
-        hotword_index=hotwords,
         hotword_top_k=state.config.hotword_top_k,
     )
     endpoint = EndpointOptions(
@@ -163,6 +165,7 @@ async def _receive(
     outbox: Outbox,
     recognizer: StreamingRecognizer,
     decoder: StreamDecoder,
+    hotwords: CallerHotwords,
     state,
 ) -> bool:
     """Handle frames until the client ends the stream (True) or goes away (False)."""
@@ -191,12 +194,12 @@ async def _receive(
         if len(text) > MAX_TEXT_FRAME_CHARS:
             outbox.put(Error("message_too_large", "text message too large; it was ignored"))
             continue
-        if await _control(text, websocket, outbox, recognizer, state):
+        if await _control(text, outbox, recognizer, hotwords, state):
             return True
 
 
 async def _control(
-    text: str, websocket: WebSocket, outbox: Outbox, recognizer: StreamingRecognizer, state
+    text: str, outbox: Outbox, recognizer: StreamingRecognizer, hotwords: CallerHotwords, state
 ) -> bool:
     """Apply a JSON control message; True when it ends the stream."""
     try:
@@ -212,7 +215,7 @@ async def _control(
     elif kind == "hotwords":
         try:
             extra = parse_request_hotwords(message.get("hotwords"), state.config.hotword_limits)
-            recognizer.set_hotwords(await caller_index(websocket, extra))
+            hotwords.extra = extra  # from the next segment, like a standing-list change
         except AsrError as exc:
             outbox.put(Error(exc.code, exc.reason))
         else:

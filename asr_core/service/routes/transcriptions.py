@@ -15,6 +15,7 @@ from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, t
 from asr_core.service.auth import authenticate
 from asr_core.service.errors import ApiError
 from asr_core.service.hotwords import caller_index, parse_request_hotwords
+from asr_core.service.quotas import TooManyRequests
 from asr_core.transcribe import TranscribeOptions
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
     summary="Transcribe an audio file (OpenAI-compatible)",
     responses={
         400: {"description": "Undecodable audio or bad parameters"},
+        401: {"description": "No valid key or token"},
         413: {"description": "Upload larger than the limit"},
+        429: {"description": "Over the tenant's concurrency or rate limit (see Retry-After)"},
     },
 )
 async def create_transcription(
@@ -94,8 +97,14 @@ async def create_transcription(
     started = time.perf_counter()
     metrics = state.metrics
     try:
-        async with state.transcription_slots:
-            transcript = await run_in_threadpool(state.transcriber.transcribe, file.file, options)
+        with state.quotas.transcription(request.state.principal):
+            async with state.transcription_slots:
+                transcript = await run_in_threadpool(
+                    state.transcriber.transcribe, file.file, options
+                )
+    except TooManyRequests:
+        metrics.requests.labels(outcome="rate_limited").inc()
+        raise
     except AsrError:
         metrics.requests.labels(outcome="rejected").inc()
         raise

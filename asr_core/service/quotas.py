@@ -1,0 +1,113 @@
+"""Per-tenant limits: live streams and file transcriptions at once, and new requests per
+minute, so one tenant's burst cannot take the box from the others.
+
+Counted per process (each ASR process enforces its share). Callers without a tenant (no auth
+hook, admin keys) are not limited here; the service's global limits still apply to them.
+"""
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from asr_core.errors import AsrError
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    max_streams: int = 20
+    """Live streams one tenant may have open at once."""
+    max_transcriptions: int = 4
+    """File transcriptions one tenant may have running (or waiting) at once."""
+    requests_per_minute: int = 600
+    """New streams and transcriptions per tenant per minute (bursts up to this many)."""
+
+
+class TooManyRequests(AsrError):
+    code = "rate_limited"
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+def tenant_of(principal: object) -> str | None:
+    """The tenant a caller acts for (principals of the admin backend carry `tenant_id`)."""
+    return getattr(principal, "tenant_id", None)
+
+
+class Slot:
+    """One admitted stream or transcription; `release` exactly once (idempotent)."""
+
+    def __init__(self, quotas: "TenantQuotas | None" = None, key: tuple[str, str] | None = None):
+        self._quotas, self._key = quotas, key
+
+    def release(self) -> None:
+        if self._quotas is not None and self._key is not None:
+            self._quotas._release(self._key)
+            self._quotas = None
+
+    def __enter__(self) -> "Slot":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class TenantQuotas:
+    def __init__(self, limits: QuotaLimits | None = None) -> None:
+        self.limits = limits or QuotaLimits()
+        self._lock = threading.Lock()
+        self._in_use: dict[tuple[str, str], int] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
+        """tenant -> (tokens left, when counted): a token bucket refilled at the per-minute
+        rate."""
+
+    def stream(self, principal: object) -> Slot:
+        return self._admit(principal, "stream", self.limits.max_streams)
+
+    def transcription(self, principal: object) -> Slot:
+        return self._admit(principal, "transcription", self.limits.max_transcriptions)
+
+    def _admit(self, principal: object, kind: str, limit: int) -> Slot:
+        tenant = tenant_of(principal)
+        if tenant is None:
+            return Slot()
+        key = (tenant, kind)
+        with self._lock:
+            if self._in_use.get(key, 0) >= limit:
+                raise TooManyRequests(
+                    f"tenant {tenant!r} already has {limit} {kind}s running (its limit); "
+                    "retry when one ends",
+                    retry_after_s=1.0,
+                )
+            self._take_token(tenant)
+            self._in_use[key] = self._in_use.get(key, 0) + 1
+        return Slot(self, key)
+
+    def in_use(self, tenant: str, kind: str) -> int:
+        return self._in_use.get((tenant, kind), 0)
+
+    def _take_token(self, tenant: str) -> None:
+        rate = self.limits.requests_per_minute / 60.0
+        capacity = float(self.limits.requests_per_minute)
+        now = time.monotonic()
+        tokens, counted = self._buckets.get(tenant, (capacity, now))
+        tokens = min(capacity, tokens + (now - counted) * rate)
+        if tokens < 1.0:
+            self._buckets[tenant] = (tokens, now)
+            wait = math.ceil((1.0 - tokens) / rate)
+            raise TooManyRequests(
+                f"tenant {tenant!r} is over {self.limits.requests_per_minute} requests per "
+                f"minute; retry in {wait} s",
+                retry_after_s=wait,
+            )
+        self._buckets[tenant] = (tokens - 1.0, now)
+
+    def _release(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            left = self._in_use.get(key, 0) - 1
+            if left > 0:
+                self._in_use[key] = left
+            else:
+                self._in_use.pop(key, None)

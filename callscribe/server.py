@@ -1,0 +1,103 @@
+"""The combined server of `callscribe serve`: the ASR service with the admin backend, tenant
+authentication, per-tenant limits and hot-word reload, wired from `Settings`."""
+
+import ipaddress
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+import admin_api.main
+from admin_api.auth import key_authenticator
+from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
+from admin_api.models import Tenant
+from asr_core.service import ServiceConfig, create_app
+from asr_core.service.quotas import QuotaLimits
+from asr_core.transcribe import Transcriber
+from callscribe.config import Settings
+
+logger = logging.getLogger(__name__)
+
+LOCAL_TENANT = "local"
+
+
+def build_app(settings: Settings, transcriber: Transcriber, database: Engine) -> FastAPI:
+    bus: HotwordBus = RedisBus(settings.redis_url) if settings.redis_url else InProcessBus()
+    tenant_hotwords = TenantHotwords(database, bus, settings.hotword_resync_s)
+    local_tenant = LOCAL_TENANT if auth_mode(settings) == "local" else None
+    if local_tenant is not None:
+        ensure_tenant(database, local_tenant, "Callers on this machine without a key")
+    secret = token_secret(settings)
+    app = create_app(
+        transcriber,
+        ServiceConfig(
+            max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
+            languages=settings.languages,
+            max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
+            hotword_limits=settings.hotword_limits(),
+            hotword_top_k=settings.hotwords_top_k,
+            authenticate=key_authenticator(database, secret, local_tenant),
+            hotwords_for=tenant_hotwords,
+            quota_limits=QuotaLimits(
+                settings.tenant_max_streams,
+                settings.tenant_max_transcriptions,
+                settings.tenant_requests_per_minute,
+            ),
+            services=(tenant_hotwords,),
+        ),
+    )
+    admin_api.main.install(
+        app,
+        database,
+        settings.hotword_limits(),
+        publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
+        token_secret=secret,
+    )
+    app.state.tenant_hotwords = tenant_hotwords
+    return app
+
+
+def auth_mode(settings: Settings) -> str:
+    """`auto` trusts this machine's callers only when nothing else can reach the server."""
+    if settings.auth != "auto":
+        if settings.auth == "local" and not is_loopback_host(settings.host):
+            raise ValueError(
+                f"CALLSCRIBE_AUTH=local needs a loopback bind address, not {settings.host!r}: "
+                "behind a proxy every caller would look local"
+            )
+        return settings.auth
+    return "local" if is_loopback_host(settings.host) else "keys"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ensure_tenant(database: Engine, tenant_id: str, name: str) -> None:
+    with Session(database) as session:
+        if session.get(Tenant, tenant_id) is None:
+            session.add(Tenant(id=tenant_id, name=name))
+            session.commit()
+
+
+def token_secret(settings: Settings) -> bytes:
+    """The configured secret, else one kept in var_dir (made on first start, owner-only), so
+    tokens survive restarts and processes on one machine agree."""
+    if settings.token_secret:
+        return settings.token_secret.encode()
+    path = Path(settings.var_dir) / "token-secret"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
