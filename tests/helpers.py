@@ -88,3 +88,19 @@ def refused_stream(client, path: str, close_code: int, headers: dict | None = No
             ws.receive_json()
     assert closed.value.code == close_code, closed.value
     return error
+
+
+def openapi_routes(client):
+    """Every (path, method) the app documents: tests walk these so no new route escapes."""
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            yield path, method
+
+
+def fill_path(path: str, tenant: str) -> str:
+    return (
+        path.replace("{tenant_id}", tenant)
+        .replace("{name}", "products")
+        .replace("{prefix}", "cs_00000000")
+    )

@@ -12,6 +12,7 @@ from admin_api.auth import ADMIN
 from admin_api.crud import keys
 from admin_api.db import make_engine
 from admin_api.main import create_admin_app
+from tests.helpers import fill_path, openapi_routes
 
 
 @pytest.fixture
@@ -205,25 +206,10 @@ def test_oversized_lists_are_refused(client, tenants, database):
     assert client.get("/v1/tenants/acme/hotword-lists", headers=tenants["acme"]).json() == []
 
 
-def _fill(path: str, tenant: str) -> str:
-    return (
-        path.replace("{tenant_id}", tenant)
-        .replace("{name}", "products")
-        .replace("{prefix}", "cs_00000000")
-    )
-
-
-def _routes(client):
-    spec = client.get("/openapi.json").json()
-    for path, operations in spec["paths"].items():
-        for method in operations:
-            yield path, method
-
-
 def test_every_route_refuses_unauthenticated_calls(client, tenants):
     checked = 0
-    for path, method in _routes(client):
-        response = client.request(method, _fill(path, "acme"))
+    for path, method in openapi_routes(client):
+        response = client.request(method, fill_path(path, "acme"))
         assert response.status_code == 401, (method, path, response.status_code)
         checked += 1
     assert checked >= 15
@@ -235,13 +221,13 @@ def test_no_route_lets_one_tenant_reach_another(client, admin, tenants):
     client.post("/v1/tenants/globex/keys", json={}, headers=admin)
     acme = tenants["acme"]
     checked = 0
-    for path, method in _routes(client):
+    for path, method in openapi_routes(client):
         if "{tenant_id}" not in path:
             continue
         bodies = {"json": {"name": "x", "content": "a\n", "version": 1, "add": []}}
         if path.endswith("/import"):
             bodies = {"files": {"file": ("l.txt", b"a\n")}}
-        response = client.request(method, _fill(path, "globex"), headers=acme, **bodies)
+        response = client.request(method, fill_path(path, "globex"), headers=acme, **bodies)
         assert response.status_code in (403, 404), (method, path, response.status_code)
         checked += 1
     assert checked >= 12

@@ -15,7 +15,14 @@ from admin_api.crud import keys
 from admin_api.db import make_engine
 from callscribe.config import Settings
 from callscribe.server import auth_mode, build_app
-from tests.helpers import espeak_audio, refused_stream, to_int16, wav_bytes
+from tests.helpers import (
+    espeak_audio,
+    fill_path,
+    openapi_routes,
+    refused_stream,
+    to_int16,
+    wav_bytes,
+)
 
 SR = 16_000
 NAME_SENTENCE = "Please call Xiaomeng Zhao about the CRISPR assay."
@@ -96,6 +103,22 @@ def test_every_asr_endpoint_needs_a_key_or_token(server, rare_name):
     assert client.get("/v1/hotwords/active", headers=bearer("cs_0000_bogus")).status_code == 401
     for path in ("/v1/stream", "/v1/funasr"):
         assert refused_stream(client, path, 4401)["code"] == "unauthorized"
+
+
+PUBLIC_ROUTES = {("/healthz", "get")}
+"""Liveness probes need no key; everything else `callscribe serve` documents does."""
+
+
+def test_every_route_of_the_server_needs_a_key(server):
+    client, _, _ = server
+    checked = 0
+    for path, method in openapi_routes(client):
+        if (path, method) in PUBLIC_ROUTES:
+            continue
+        response = client.request(method, fill_path(path, "acme"))
+        assert response.status_code == 401, (method, path, response.status_code)
+        checked += 1
+    assert checked >= 20
 
 
 def test_stream_tokens_for_browsers(server):
