@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(100.0, gt=0)
     max_concurrent_transcriptions: int = Field(2, ge=1)
 
+    stream_final_window_s: float = Field(
+        15.0, ge=5.0, le=30.0, description="Shortest encoder window of a live final"
+    )
+    stream_partial_window_s: float = Field(
+        10.0, ge=5.0, le=30.0, description="Shortest encoder window of a partial"
+    )
+    stream_beam_size: int = Field(5, ge=1, le=10, description="Beam size of live finals")
+
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 

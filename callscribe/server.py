@@ -5,6 +5,7 @@ import ipaddress
 import logging
 import os
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBu
 from admin_api.models import Tenant
 from asr_core.service import ServiceConfig, create_app
 from asr_core.service.quotas import QuotaLimits
+from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import Transcriber
 from callscribe.config import Settings
 
@@ -48,6 +50,7 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
                 settings.tenant_requests_per_minute,
             ),
             services=(tenant_hotwords,),
+            streaming=streaming_options(settings),
         ),
     )
     admin_api.main.install(
@@ -59,6 +62,16 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
     )
     app.state.tenant_hotwords = tenant_hotwords
     return app
+
+
+def streaming_options(settings: Settings) -> StreamingOptions:
+    defaults = StreamingOptions()
+    return replace(
+        defaults,
+        decoding=replace(defaults.decoding, beam_size=settings.stream_beam_size),
+        final_window_s=settings.stream_final_window_s,
+        partial_window_s=settings.stream_partial_window_s,
+    )
 
 
 def auth_mode(settings: Settings) -> str:

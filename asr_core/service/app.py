@@ -17,7 +17,7 @@ from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
 from asr_core.service.quotas import QuotaLimits, TenantQuotas
 from asr_core.service.routes import funasr, health, hotwords, stream, transcriptions
-from asr_core.streaming import DecodeScheduler
+from asr_core.streaming import DecodeScheduler, StreamingOptions
 from asr_core.transcribe import Transcriber
 
 
@@ -39,6 +39,9 @@ class ServiceConfig:
     hotword_top_k: int = 10
     max_batch: int = 4
     """Streams' partials decoded together in one batch."""
+    streaming: StreamingOptions = field(default_factory=StreamingOptions)
+    """Defaults of every live stream (windows, beam, endpointing); a stream's config and the
+    caller's hot-words are applied on top."""
     authenticate: Authenticator | None = None
     """Checks every request and stream (see `auth.py`); None lets everyone in."""
     hotwords_for: Callable[[object], HotwordIndex | None] | None = None

@@ -31,7 +31,7 @@ from asr_core.service.live import (
     close_quietly,
     new_recognizer,
 )
-from asr_core.streaming import Error, Final, Partial, StreamingOptions, StreamingRecognizer
+from asr_core.streaming import Error, Final, Partial, StreamingRecognizer
 from asr_core.transcribe import TranscribeOptions
 from asr_core.transcript import Transcript
 
@@ -214,7 +214,7 @@ def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state) -> _Fi
     if not file.raw:
         file.decoder = StreamDecoder(RawFormat("pcm_s16le", sample_rate))
     if mode != "offline" and not file.raw:
-        options = StreamingOptions()
+        options = state.config.streaming
         options = replace(
             options,
             decoding=replace(

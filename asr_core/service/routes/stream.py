@@ -145,7 +145,7 @@ async def _refuse(websocket: WebSocket, outbox: Outbox, code: str, message: str)
 
 
 def _options(config: StreamConfig, state) -> StreamingOptions:
-    defaults = StreamingOptions()
+    defaults = state.config.streaming
     decoding = replace(
         defaults.decoding,
         language=None if config.language == "auto" else config.language,
