@@ -10,11 +10,17 @@ from sqlmodel import Session, create_engine
 DEFAULT_URL = "sqlite:///var/callscribe.db"
 
 
+def make_sqlite_folder(url: str) -> None:
+    """SQLite creates its file but not the folder (`./var` on a fresh checkout)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str = DEFAULT_URL) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        make_sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

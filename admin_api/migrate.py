@@ -8,6 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
+from admin_api.db import make_sqlite_folder
+
 
 def _config(url: str) -> Config:
     config = Config()
@@ -17,6 +19,7 @@ def _config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    make_sqlite_folder(url)
     command.upgrade(_config(url), revision)
 
 

@@ -65,7 +65,8 @@ def _load_transcriber(settings: Settings, model: str | None) -> Transcriber:
                 cache_dir=settings.model_cache_dir,
                 device=settings.device,
                 compute_type=settings.compute_type,
-                cpu_threads=settings.cpu_threads,
+                cpu_threads=settings.threads_per_decode(),
+                num_workers=settings.decode_workers,
             )
         except AsrError as exc:
             raise _fail(exc.reason) from exc

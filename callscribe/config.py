@@ -1,5 +1,6 @@
 """Settings from environment variables (`CALLSCRIBE_*`) or a `.env` file."""
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,10 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(None, description="Where bundled models are assembled")
     device: str = "cpu"
     compute_type: str = "int8"
-    cpu_threads: int = Field(0, ge=0, description="0: one per core")
+    cpu_threads: int = Field(0, ge=0, description="Threads per decode; 0: cores / decode_workers")
+    decode_workers: int = Field(
+        1, ge=1, le=16, description="Decodes that run at once (live finals, partials, uploads)"
+    )
     languages: tuple[str, ...] = ("en", "zh")
     hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
     hotwords_max_phrases: int = Field(5000, ge=1)
@@ -60,6 +64,9 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+
+    def threads_per_decode(self) -> int:
+        return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.decode_workers)
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(

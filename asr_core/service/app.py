@@ -39,6 +39,8 @@ class ServiceConfig:
     hotword_top_k: int = 10
     max_batch: int = 4
     """Streams' partials decoded together in one batch."""
+    decode_workers: int = 1
+    """Live decodes run at once (the engine must allow as many parallel calls)."""
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     """Defaults of every live stream (windows, beam, endpointing); a stream's config and the
     caller's hot-words are applied on top."""
@@ -59,7 +61,10 @@ def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) ->
     config = config or ServiceConfig()
     metrics = ServiceMetrics()
     scheduler = DecodeScheduler(
-        transcriber.engine, max_batch=config.max_batch, on_queue_wait=metrics.streams.queue_wait
+        transcriber.engine,
+        max_batch=config.max_batch,
+        on_queue_wait=metrics.streams.queue_wait,
+        workers=config.decode_workers,
     )
 
     @asynccontextmanager

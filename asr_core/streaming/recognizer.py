@@ -330,7 +330,7 @@ class StreamingRecognizer:
             min_window_s=self.options.partial_window_s,
         )
         try:
-            result = await self.scheduler.partial(self, request)
+            result = await self.scheduler.partial(self, request, first=not self._first_partial_sent)
         except AsrError as exc:
             self._emit(Error(exc.code, exc.reason))
             result = None

@@ -1,10 +1,11 @@
-"""One decoding worker per process, shared by every live stream.
+"""The decoding workers of a process, shared by every live stream.
 
-CPU time is the scarce thing, so all decoding goes through one thread that the model's own
-threads keep busy. Finals (a caller stopped talking and waits for the text) always go first.
-Partials are batched across streams in one encoder and one decoder call; each stream has at
-most one partial waiting, and a newer request replaces it, so under load every stream simply
-gets partials less often instead of the queue falling behind.
+CPU time is the scarce thing, so all decoding goes through a few threads (as many as the model
+can run at once, `workers`). Finals (a caller stopped talking and waits for the text) always go
+first, and with several workers one is kept free of partials, so a final never waits behind a
+batch of partials. Partials are batched across streams in one encoder and one decoder call;
+each stream has at most one partial waiting, and a newer request replaces it, so under load
+every stream simply gets partials less often instead of the queue falling behind.
 """
 
 import asyncio
@@ -42,6 +43,8 @@ class _FinalJob(_Job):
 @dataclass
 class _PartialJob(_Job):
     request: PartialRequest = None  # type: ignore[assignment]
+    first: bool = False
+    """The segment's first partial: its caller still sees nothing of what is being said."""
 
 
 class DecodeScheduler:
@@ -51,15 +54,20 @@ class DecodeScheduler:
         max_batch: int = 4,
         max_finals: int = 64,
         on_queue_wait: Callable[[str, float], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.engine = engine
+        self.workers = workers
+        self.max_partial_workers = max(1, workers - 1)
+        """Workers that may decode partials at once: with several, one is kept for finals."""
         self.max_batch = max_batch
         self.max_finals = max_finals
         self._on_queue_wait = on_queue_wait
         self._finals: deque[_FinalJob] = deque()
         self._partials: OrderedDict[Any, _PartialJob] = OrderedDict()
         self._wakeup = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._partials_running = 0
         self._running = False
 
     @property
@@ -69,19 +77,23 @@ class DecodeScheduler:
             return len(self._finals), len(self._partials)
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         self._running = True
-        self._thread = threading.Thread(target=self._work, name="decode-scheduler", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"decode-worker-{n}", daemon=True)
+            for n in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         with self._wakeup:
             self._running = False
             self._wakeup.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
 
     async def final(self, work: Callable[[], Any]) -> Any:
         """Run `work` (a final decode) on the worker, ahead of any partial."""
@@ -96,10 +108,13 @@ class DecodeScheduler:
             self._wakeup.notify()
         return await job.future
 
-    async def partial(self, stream: Any, request: PartialRequest) -> PartialResult | None:
-        """A partial for `stream`, or None when a newer request from it took its place."""
+    async def partial(
+        self, stream: Any, request: PartialRequest, first: bool = False
+    ) -> PartialResult | None:
+        """A partial for `stream`, or None when a newer request from it took its place.
+        First partials of a segment go ahead of the other streams' refinements."""
         loop = asyncio.get_running_loop()
-        job = _PartialJob(loop.create_future(), loop, request=request)
+        job = _PartialJob(loop.create_future(), loop, request=request, first=first)
         with self._wakeup:
             replaced = self._partials.pop(stream, None)
             self._partials[stream] = job
@@ -118,27 +133,41 @@ class DecodeScheduler:
     def _work(self) -> None:
         while True:
             with self._wakeup:
-                while self._running and not self._finals and not self._partials:
+                while self._running and not self._finals and not self._may_take_partials():
                     self._wakeup.wait()
                 if not self._running:
                     pending = list(self._finals) + list(self._partials.values())
                     self._finals.clear()
                     self._partials.clear()
+                    self._wakeup.notify_all()
                     break
                 if self._finals:
                     final, partials = self._finals.popleft(), []
                 else:
-                    final = None
-                    partials = [
-                        self._partials.popitem(last=False)[1]
-                        for _ in range(min(self.max_batch, len(self._partials)))
-                    ]
+                    final, partials = None, self._take_partials()
+                    self._partials_running += 1
             if final is not None:
                 self._run_final(final)
-            else:
+                continue
+            try:
                 self._run_partials(partials)
+            finally:
+                with self._wakeup:
+                    self._partials_running -= 1
+                    self._wakeup.notify_all()
         for job in pending:
             _fail(job, AsrError("the decoder is shutting down"))
+
+    def _take_partials(self) -> list[_PartialJob]:
+        """A batch: first partials, then the longest waiting (the queue keeps arrival order)."""
+        ordered = sorted(self._partials.items(), key=lambda item: not item[1].first)
+        batch = ordered[: self.max_batch]
+        for stream, _ in batch:
+            del self._partials[stream]
+        return [job for _, job in batch]
+
+    def _may_take_partials(self) -> bool:
+        return bool(self._partials) and self._partials_running < self.max_partial_workers
 
     def _run_final(self, job: _FinalJob) -> None:
         if job.future.cancelled():

@@ -71,3 +71,11 @@ def test_cli_upgrades_and_downgrades(database_url, monkeypatch):
     assert tables(database_url) == set()
     current = runner.invoke(app, ["db", "current"])
     assert current.output.strip() == f"database base, code {migrate.head()}"
+
+
+def test_sqlite_folder_is_made_on_a_fresh_checkout(tmp_path):
+    """The default database lives in ./var, which a fresh clone does not have."""
+    url = f"sqlite:///{tmp_path / 'fresh' / 'var' / 'callscribe.db'}"
+    migrate.upgrade(url)
+    assert (tmp_path / "fresh" / "var" / "callscribe.db").is_file()
+    assert migrate.is_current(url)

@@ -3,6 +3,7 @@ stream tokens on every ASR endpoint, the tenant's lists in its decodes, a list e
 live call from its next segment, and per-tenant limits."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from sqlmodel import Session
 
 from admin_api import migrate
 from admin_api.auth import ADMIN
-from admin_api.crud import keys
+from admin_api.crud import hotword_lists, keys
 from admin_api.db import make_engine
+from asr_core.hotwords import Hotword, HotwordLimits
 from callscribe.config import Settings
 from callscribe.server import auth_mode, build_app
 from tests.helpers import (
@@ -228,3 +230,26 @@ def test_auth_mode_follows_the_bind_address():
     assert auth_mode(Settings(_env_file=None, host="0.0.0.0")) == "keys"
     with pytest.raises(ValueError, match="loopback"):
         auth_mode(Settings(_env_file=None, host="0.0.0.0", auth="local"))
+
+
+def test_a_change_no_message_announced_arrives_by_the_periodic_resync(transcriber, tmp_path):
+    """Another process wrote the database and its message was lost: the resync catches up."""
+    app, database = make_server(transcriber, tmp_path, hotword_resync_s=0.2)
+    with TestClient(app) as client:
+        admin = bearer(new_key(database, ADMIN))
+        client.post("/v1/tenants", json={"id": "acme", "name": "Acme"}, headers=admin)
+        acme = bearer(new_key(database, "tenant", "acme"))
+        put_list(client, admin, "acme", "Xiaomeng Zhao")
+        assert client.get("/v1/hotwords/active", headers=acme).json()["version"] == 1
+        with Session(database) as session:  # behind the bus's back
+            names = hotword_lists.get(session, "acme", "names")
+            hotword_lists.add_version(
+                session, names, [Hotword("CRISPR")], "other-process", HotwordLimits()
+            )
+            session.commit()
+        deadline = time.monotonic() + 20
+        while client.get("/v1/hotwords/active", headers=acme).json()["version"] != 2:
+            assert time.monotonic() < deadline, "the resync never caught up"
+            time.sleep(0.1)
+        assert client.get("/v1/hotwords/active", headers=acme).json()["phrases"] == ["CRISPR"]
+    database.dispose()
