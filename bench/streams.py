@@ -22,6 +22,7 @@ import json
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import websockets
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--capacity", default="1,2,6,8")
     parser.add_argument("--accuracy-streams", type=int, default=4)
     parser.add_argument("--capacity-seconds", type=float, default=40.0)
+    parser.add_argument("--out", type=Path, help="Per-clip texts, streamed and offline (JSONL)")
     args = parser.parse_args()
 
     utterances = read_manifest(testdata_dir() / "manifest.tsv")
@@ -180,11 +182,23 @@ def main() -> None:
 
     transcriber = Transcriber(load_engine("whisper-base", cpu_threads=threads()))
     scorers = {"streaming": Scorer(), "offline_file_path": Scorer()}
+    per_clip = []
     for clip in clips:
         u = clip.utterance
         offline = transcriber.transcribe(u.path, TranscribeOptions(allowed_languages=("en", "zh")))
         scorers["offline_file_path"].add(u, offline.text, [], offline.duration, 0)
         scorers["streaming"].add(u, streamed.get(u.id, ""), [], offline.duration, 0)
+        per_clip.append(
+            {
+                "id": u.id,
+                "language": u.language,
+                "reference": u.reference,
+                "streamed": streamed.get(u.id, ""),
+                "offline": offline.text,
+            }
+        )
+    if args.out:
+        args.out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in per_clip))
     for name, scorer in scorers.items():
         languages = scorer.summary()["languages"]
         report.setdefault("accuracy", {})[name] = {

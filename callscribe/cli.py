@@ -54,7 +54,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load_transcriber(settings: Settings, model: str | None) -> Transcriber:
+def _load_transcriber(settings: Settings, model: str | None, serving: bool = False) -> Transcriber:
     from asr_core.engines import load_engine
 
     name = model or settings.model
@@ -65,8 +65,8 @@ def _load_transcriber(settings: Settings, model: str | None) -> Transcriber:
                 cache_dir=settings.model_cache_dir,
                 device=settings.device,
                 compute_type=settings.compute_type,
-                cpu_threads=settings.threads_per_decode(),
-                num_workers=settings.decode_workers,
+                cpu_threads=settings.threads_per_decode(serving),
+                num_workers=settings.workers(serving),
             )
         except AsrError as exc:
             raise _fail(exc.reason) from exc
@@ -200,7 +200,7 @@ def serve(
     if host is not None:
         settings.host = host
     configure_logging(settings.log_level, settings.log_format)
-    transcriber = _load_transcriber(settings, model)
+    transcriber = _load_transcriber(settings, model, serving=True)
     database = _database(settings)
     try:
         api = build_app(settings, transcriber, database)

@@ -19,7 +19,11 @@ class Settings(BaseSettings):
     compute_type: str = "int8"
     cpu_threads: int = Field(0, ge=0, description="Threads per decode; 0: cores / decode_workers")
     decode_workers: int = Field(
-        1, ge=1, le=16, description="Decodes that run at once (live finals, partials, uploads)"
+        0,
+        ge=0,
+        le=16,
+        description="Decodes that run at once; 0: two when serving on 2+ cores (a live final "
+        "then never waits behind partials), one for one-shot commands",
     )
     languages: tuple[str, ...] = ("en", "zh")
     hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
@@ -65,8 +69,15 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 
-    def threads_per_decode(self) -> int:
-        return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.decode_workers)
+    def workers(self, serving: bool) -> int:
+        if self.decode_workers:
+            return self.decode_workers
+        return min(2, os.cpu_count() or 1) if serving else 1
+
+    def threads_per_decode(self, serving: bool) -> int:
+        """Cores split between the workers: a decode barely gains from a second thread,
+        while a second decode beside it doubles what the box does."""
+        return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.workers(serving))
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(

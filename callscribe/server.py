@@ -40,7 +40,7 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
             max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
             languages=settings.languages,
             max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
-            decode_workers=settings.decode_workers,
+            decode_workers=settings.workers(serving=True),
             hotword_limits=settings.hotword_limits(),
             hotword_top_k=settings.hotwords_top_k,
             authenticate=key_authenticator(database, secret, local_tenant),

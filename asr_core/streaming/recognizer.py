@@ -131,6 +131,7 @@ class StreamingRecognizer:
         self._speculation: _Speculation | None = None
         self._emissions: deque[asyncio.Task] = deque()
         self._context: str | None = self.options.decoding.prompt
+        self._last_language: str | None = None
         self._closed = False
 
     # -- input -----------------------------------------------------------------------------
@@ -247,8 +248,11 @@ class StreamingRecognizer:
         def work() -> tuple[WindowResult, float]:
             started = time.perf_counter()
             encoded = self.engine.encode(audio, min_window_s=self.options.final_window_s)
-            # No language carried over from the last segment: callers switch languages.
-            result = decode_window(self.engine, encoded, options, self._context, None, hypothesis)
+            # The last final's language only breaks an unsure detection (short segments
+            # misdetect); a confident one wins, so callers can switch languages.
+            result = decode_window(
+                self.engine, encoded, options, self._context, self._last_language, hypothesis
+            )
             return result, time.perf_counter() - started
 
         return asyncio.create_task(self.scheduler.final(work))
@@ -304,6 +308,7 @@ class StreamingRecognizer:
         )
         self._emit(Endpoint(segment_id, _ms(segment.end / SAMPLE_RATE), segment.reason))
         self._context = next_prompt(self._context, result.segments, self.options.decoding)
+        self._last_language = result.language
         self.observer.final_latency(time.monotonic() - self._arrival(segment.speech_end))
         self.observer.final_decoded(len(segment.audio) / SAMPLE_RATE, compute_s)
         if self._held_partial is not None and len(self._emissions) <= 1:
