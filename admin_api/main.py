@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.responses import Response
 from starlette.types import Scope
 
-from admin_api.api.routes import hotword_lists, keys, session, tenants, tokens
+from admin_api.api.routes import calls, hotword_lists, keys, session, tenants, tokens
 from admin_api.crud.hotword_lists import VersionConflict
 from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import error_response, install_error_handlers
@@ -60,6 +60,7 @@ def install(
     app.include_router(keys.router)
     app.include_router(hotword_lists.router)
     app.include_router(tokens.router)
+    app.include_router(calls.router)
     app.include_router(session.router)
 
     @app.get("/admin", include_in_schema=False)

@@ -88,6 +88,8 @@ class Call(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, index=True)
     ended_at: datetime | None = None
     recording_path: str | None = None
+    node: str | None = Field(default=None, max_length=200, index=True)
+    """The gateway process holding the call; at its start, its calls still active are stale."""
 
 
 class TranscriptSegment(SQLModel, table=True):

@@ -121,3 +121,13 @@ class TokenCreated(BaseModel):
     """Put it in the URL: `wss://host/v1/stream?token=...`."""
     tenant_id: str
     expires_at: datetime
+
+
+class CallPublic(BaseModel):
+    id: str
+    tenant_id: str
+    source: str
+    status: str
+    """`active`, `ended`, or `interrupted` (the gateway went down during the call)."""
+    started_at: datetime
+    ended_at: datetime | None

@@ -199,6 +199,8 @@ def serve(
     settings = get_settings()
     if host is not None:
         settings.host = host
+    if port is not None:
+        settings.port = port
     configure_logging(settings.log_level, settings.log_format)
     transcriber = _load_transcriber(settings, model, serving=True)
     database = _database(settings)

@@ -66,6 +66,27 @@ class Settings(BaseSettings):
     )
     stream_beam_size: int = Field(5, ge=1, le=10, description="Beam size of live finals")
 
+    max_calls: int = Field(32, ge=1, description="Calls this process takes at once")
+    record_calls: bool = Field(True, description="Keep a 16 kHz WAV per call leg in var_dir")
+
+    sip_port: int | None = Field(
+        None, ge=1, le=65535, description="SIP gateway UDP port (unset: no SIP gateway)"
+    )
+    sip_tcp_port: int | None = Field(
+        None, ge=1, le=65535, description="SIP over TCP port (unset: the UDP port)"
+    )
+    sip_host: str = Field("127.0.0.1", description="Address SIP and RTP bind to and announce")
+    rtp_port_min: int = Field(40000, ge=1024, le=65535, description="First RTP port")
+    rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Last RTP port")
+    sip_allow: str = Field(
+        "",
+        description="Callers trusted without a key, by source address: "
+        "`acme=10.0.0.0/8,10.1.0.1;globex=192.0.2.7`",
+    )
+    sip_rtp_timeout_s: float = Field(
+        30.0, gt=0, description="A SIP call with no RTP for this long is ended"
+    )
+
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 

@@ -5,6 +5,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import admin_api.main
+import telephony.api
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
@@ -21,6 +23,7 @@ from asr_core.service.quotas import QuotaLimits
 from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import Transcriber
 from callscribe.config import Settings
+from telephony.session import CallHub
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,16 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
         token_secret=secret,
     )
     app.state.tenant_hotwords = tenant_hotwords
+    hub = CallHub(
+        app.state,
+        database,
+        Path(settings.var_dir) / "recordings" if settings.record_calls else None,
+        node=f"{socket.gethostname()}:{settings.port}",
+        max_calls=settings.max_calls,
+    )
+    app.state.call_hub = hub
+    app.state.config.services = (*app.state.config.services, hub)
+    app.include_router(telephony.api.router)
     return app
 
 

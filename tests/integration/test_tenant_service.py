@@ -10,13 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from admin_api import migrate
 from admin_api.auth import ADMIN
-from admin_api.crud import hotword_lists, keys
-from admin_api.db import make_engine
+from admin_api.crud import hotword_lists
 from asr_core.hotwords import Hotword, HotwordLimits
 from callscribe.config import Settings
-from callscribe.server import auth_mode, build_app
+from callscribe.server import auth_mode
+from tests.combined_server import bearer, make_server, new_key
 from tests.helpers import (
     espeak_audio,
     fill_path,
@@ -33,27 +32,6 @@ NAME_SENTENCE = "Please call Xiaomeng Zhao about the CRISPR assay."
 @pytest.fixture(scope="module")
 def rare_name(tmp_path_factory):
     return espeak_audio(NAME_SENTENCE, tmp_path_factory.mktemp("tenant-speech"))
-
-
-def make_server(transcriber, tmp_path, **settings):
-    url = f"sqlite:///{tmp_path}/admin.db"
-    migrate.upgrade(url)
-    database = make_engine(url)
-    config = Settings(
-        _env_file=None, database_url=url, var_dir=tmp_path, **{"auth": "keys", **settings}
-    )
-    return build_app(config, transcriber, database), database
-
-
-def new_key(database, scope, tenant_id=None) -> str:
-    with Session(database) as session:
-        _, new = keys.create(session, scope, tenant_id, "test")
-        session.commit()
-    return new.secret
-
-
-def bearer(key: str) -> dict:
-    return {"authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

@@ -1,0 +1,31 @@
+"""`GET /v1/calls`: a tenant's calls (live and past), newest first; `?active=true` for the
+ones in progress. Admin keys see every tenant's, or one with `?tenant_id=`."""
+
+from fastapi import APIRouter, Query
+from sqlmodel import col, select
+
+from admin_api.api.deps import PrincipalDep, SessionDep
+from admin_api.models import Call
+from admin_api.schemas import CallPublic
+
+router = APIRouter(tags=["calls"])
+
+
+@router.get("/v1/calls", response_model=list[CallPublic])
+def list_calls(
+    principal: PrincipalDep,
+    session: SessionDep,
+    active: bool | None = Query(None, description="true: in progress; false: finished"),
+    tenant_id: str | None = Query(None, description="Admin keys only: one tenant's calls"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[Call]:
+    query = select(Call).order_by(col(Call.started_at).desc()).limit(limit)
+    if not principal.is_admin:
+        query = query.where(Call.tenant_id == principal.tenant_id)
+    elif tenant_id is not None:
+        query = query.where(Call.tenant_id == tenant_id)
+    if active is not None:
+        query = (
+            query.where(Call.status == "active") if active else query.where(Call.status != "active")
+        )
+    return list(session.exec(query).all())

@@ -1,0 +1,31 @@
+"""The combined server of `callscribe serve` built in-process (for TestClient), with keys."""
+
+from sqlmodel import Session
+
+from admin_api import migrate
+from admin_api.crud import keys
+from admin_api.db import make_engine
+from callscribe.config import Settings
+from callscribe.server import build_app
+
+
+def make_server(transcriber, tmp_path, **settings):
+    """The app and its database (SQLite under `tmp_path`), authenticating with keys."""
+    url = f"sqlite:///{tmp_path}/admin.db"
+    migrate.upgrade(url)
+    database = make_engine(url)
+    config = Settings(
+        _env_file=None, database_url=url, var_dir=tmp_path, **{"auth": "keys", **settings}
+    )
+    return build_app(config, transcriber, database), database
+
+
+def new_key(database, scope, tenant_id=None) -> str:
+    with Session(database) as session:
+        _, new = keys.create(session, scope, tenant_id, "test")
+        session.commit()
+    return new.secret
+
+
+def bearer(key: str) -> dict:
+    return {"authorization": f"Bearer {key}"}
