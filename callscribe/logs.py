@@ -32,4 +32,6 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    # Chatty libraries: their INFO lines (every migration plugin, every decode) bury ours.
+    for name in ("faster_whisper", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
