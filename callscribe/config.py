@@ -68,6 +68,10 @@ class Settings(BaseSettings):
 
     max_calls: int = Field(32, ge=1, description="Calls this process takes at once")
     record_calls: bool = Field(True, description="Keep a 16 kHz WAV per call leg in var_dir")
+    audiosocket_port: int | None = Field(
+        None, ge=0, le=65535, description="Asterisk AudioSocket TCP port (unset: off; 0: any)"
+    )
+    audiosocket_host: str = Field("127.0.0.1", description="Address AudioSocket binds to")
 
     sip_port: int | None = Field(
         None, ge=1, le=65535, description="SIP gateway UDP port (unset: no SIP gateway)"

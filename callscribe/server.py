@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import admin_api.main
+import telephony.adapters
 import telephony.api
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
@@ -74,8 +75,32 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
     )
     app.state.call_hub = hub
     app.state.config.services = (*app.state.config.services, hub)
+    if settings.sip_port is not None:
+        app.state.config.services = (*app.state.config.services, sip_gateway(settings, app))
     app.include_router(telephony.api.router)
+    telephony.adapters.install(app, settings.audiosocket_host, settings.audiosocket_port)
     return app
+
+
+def sip_gateway(settings: Settings, app: FastAPI):
+    """The SIP front door (pjsua2, imported only when configured); after the hub in the
+    services, so it starts after it and stops before it."""
+    from telephony.sip import AllowList, SipConfig, SipGateway
+
+    assert settings.sip_port is not None
+    config = SipConfig(
+        port=settings.sip_port,
+        tcp_port=settings.sip_tcp_port,
+        host=settings.sip_host,
+        rtp_port_min=settings.rtp_port_min,
+        rtp_port_max=settings.rtp_port_max,
+        allow=AllowList(settings.sip_allow),
+        rtp_timeout_s=settings.sip_rtp_timeout_s,
+        max_calls=settings.max_calls,
+    )
+    gateway = SipGateway(app.state, config)
+    app.state.sip_gateway = gateway
+    return gateway
 
 
 def streaming_options(settings: Settings) -> StreamingOptions:

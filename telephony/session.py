@@ -6,9 +6,10 @@ next segment when an admin edits them), its own WAV recording at 16 kHz, and its
 in the database as they are sent. Events of every leg go to the call's live listeners.
 
 Gateways call `feed(leg, bytes)` from any thread (pjsua2's media thread included): it never
-blocks, and a leg whose audio floods in faster than it is decoded loses the oldest audio of
-that leg only (reported once as an error event), never another call's. `end()` flushes the
-last finals, closes the recordings and the call row.
+blocks. A live leg cannot carry more audio than the time that passed (plus some slack for a
+network burst): what floods in beyond that is dropped for that leg only (reported once as an
+error event), so a broken or hostile sender cannot queue minutes of work ahead of other calls.
+`end()` flushes the last finals, closes the recordings and the call row.
 
 `CallHub` is the process-wide registry: it admits calls (refusing new ones, never degrading
 live ones, when the decoder is saturated), keeps the active ones, and at start marks calls
@@ -20,6 +21,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 import wave
 from dataclasses import dataclass, replace
@@ -38,8 +40,11 @@ from asr_core.streaming import Error, Final, StreamingRecognizer, to_dict
 
 logger = logging.getLogger(__name__)
 
-LEG_QUEUE_CHUNKS = 500
-"""Chunks a leg may have waiting (10 s of 20 ms packets) before its oldest are dropped."""
+AHEAD_SLACK_S = 10.0
+"""How far a leg's audio may run ahead of the wall clock (a sender catching up after a network
+stall) before what comes faster is dropped."""
+CALL_ID = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}")
+"""Call ids name recording folders: no separators, no leading dot."""
 
 
 class CallRefused(Exception):
@@ -66,7 +71,12 @@ class _Leg:
         self.session = session
         self.name = name
         self.decoder = StreamDecoder(fmt)
-        self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue(LEG_QUEUE_CHUNKS)
+        self.bytes_per_second = (
+            fmt.sample_rate * fmt.channels * (2 if fmt.encoding == "pcm_s16le" else 1)
+        )
+        self.accepted_s = 0.0
+        self.first_at: float | None = None
+        self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.events: asyncio.Queue = asyncio.Queue()
         self.recognizer = session.hub.new_recognizer(self.events, session.language)
         self.recognizer.set_hotwords(session.hotwords)
@@ -81,19 +91,23 @@ class _Leg:
         self.forward = asyncio.create_task(self._forward())
 
     def feed(self, data: bytes) -> None:
-        """On the event loop: queue `data`, dropping this leg's oldest audio when full."""
-        if self.chunks.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.chunks.get_nowait()
+        """On the event loop: queue `data`, unless this leg is already far ahead of real time."""
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+        seconds = len(data) / self.bytes_per_second
+        if self.accepted_s + seconds > now - self.first_at + AHEAD_SLACK_S:
             self.dropped += 1
             if self.dropped == 1:
                 self.events.put_nowait(
                     Error(
                         "audio_overflow",
                         f"leg {self.name}: audio arrives faster than real time; "
-                        "the oldest is dropped",
+                        "what runs more than 10 s ahead is dropped",
                     )
                 )
+            return
+        self.accepted_s += seconds
         self.chunks.put_nowait(data)
 
     async def _pump(self) -> None:
@@ -160,6 +174,7 @@ class CallSession:
         self.recordings = recordings
         self.legs: dict[str, _Leg] = {}
         self.ended = False
+        self._ending: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
 
     def add_leg(self, name: str, fmt: RawFormat) -> None:
@@ -189,10 +204,14 @@ class CallSession:
             self.legs[leg].feed(data)
 
     async def end(self, reason: str = "hangup") -> None:
-        """Flush every leg's last final, close the recordings and the call row."""
-        if self.ended:
-            return
-        self.ended = True
+        """Flush every leg's last final, close the recordings and the call row. It runs to the
+        end even if the caller is cancelled (a handler whose client vanished)."""
+        if self._ending is None:
+            self.ended = True
+            self._ending = asyncio.ensure_future(self._finish(reason))
+        await asyncio.shield(self._ending)
+
+    async def _finish(self, reason: str) -> None:
         await asyncio.gather(*(leg.finish() for leg in self.legs.values()))
         await self.hub.closed(self, "ended", reason)
 
@@ -267,10 +286,15 @@ class CallHub:
                 retry_after_s=5,
             )
         call_id = call_id or uuid.uuid4().hex
+        if not CALL_ID.fullmatch(call_id):
+            raise CallRefused(f"call id {call_id[:80]!r}: use up to 64 letters, digits, _ . -", 400)
         if call_id in self.calls:
             raise CallRefused(f"call {call_id} is already in progress", 486)
-        if not await asyncio.to_thread(self._tenant_exists, tenant_id):
+        tenant_exists, id_used = await asyncio.to_thread(self._lookup, tenant_id, call_id)
+        if not tenant_exists:
             raise CallRefused(f"no tenant {tenant_id!r}", 404)
+        if id_used:
+            raise CallRefused(f"call id {call_id} was used by an earlier call", 409)
         slot = self.state.quotas.stream(TenantCaller(tenant_id))
         hook = self.state.config.hotwords_for
         caller = TenantCaller(tenant_id)
@@ -343,9 +367,13 @@ class CallHub:
 
     # -- storage (worker threads) ------------------------------------------------------------
 
-    def _tenant_exists(self, tenant_id: str) -> bool:
+    def _lookup(self, tenant_id: str, call_id: str) -> tuple[bool, bool]:
+        """Whether the tenant exists, and whether the call id is taken."""
         with Session(self.database) as session:
-            return session.get(Tenant, tenant_id) is not None
+            return (
+                session.get(Tenant, tenant_id) is not None,
+                session.get(Call, call_id) is not None,
+            )
 
     def _insert_call(
         self, call_id: str, tenant_id: str, source: str, recordings: Path | None

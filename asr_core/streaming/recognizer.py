@@ -255,7 +255,7 @@ class StreamingRecognizer:
             )
             return result, time.perf_counter() - started
 
-        return asyncio.create_task(self.scheduler.final(work))
+        return asyncio.create_task(self.scheduler.final(work, self))
 
     async def _emit_final(
         self,

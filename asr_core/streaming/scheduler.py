@@ -2,7 +2,8 @@
 
 CPU time is the scarce thing, so all decoding goes through a few threads (as many as the model
 can run at once, `workers`). Finals (a caller stopped talking and waits for the text) always go
-first, and with several workers one is kept free of partials, so a final never waits behind a
+first, taken from the streams in turn so one stream with many finals waiting cannot hold up the
+others; with several workers one is kept free of partials, so a final never waits behind a
 batch of partials. Partials are batched across streams in one encoder and one decoder call;
 each stream has at most one partial waiting, and a newer request replaces it, so under load
 every stream simply gets partials less often instead of the queue falling behind.
@@ -63,7 +64,9 @@ class DecodeScheduler:
         self.max_batch = max_batch
         self.max_finals = max_finals
         self._on_queue_wait = on_queue_wait
-        self._finals: deque[_FinalJob] = deque()
+        self._finals: OrderedDict[Any, deque[_FinalJob]] = OrderedDict()
+        """Waiting finals per stream; streams take turns (the first is served, then moves to
+        the back)."""
         self._partials: OrderedDict[Any, _PartialJob] = OrderedDict()
         self._wakeup = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -74,7 +77,10 @@ class DecodeScheduler:
     def pending(self) -> tuple[int, int]:
         """(finals, partials) waiting."""
         with self._wakeup:
-            return len(self._finals), len(self._partials)
+            return self._finals_waiting(), len(self._partials)
+
+    def _finals_waiting(self) -> int:
+        return sum(len(jobs) for jobs in self._finals.values())
 
     def start(self) -> None:
         if self._threads:
@@ -95,16 +101,17 @@ class DecodeScheduler:
             thread.join(timeout=30)
         self._threads = []
 
-    async def final(self, work: Callable[[], Any]) -> Any:
-        """Run `work` (a final decode) on the worker, ahead of any partial."""
+    async def final(self, work: Callable[[], Any], stream: Any = None) -> Any:
+        """Run `work` (a final decode of `stream`) on a worker, ahead of any partial."""
         loop = asyncio.get_running_loop()
         job = _FinalJob(loop.create_future(), loop, work=work)
         with self._wakeup:
-            if len(self._finals) >= self.max_finals:
+            waiting = self._finals_waiting()
+            if waiting >= self.max_finals:
                 raise SchedulerOverloaded(
-                    f"{len(self._finals)} finals are waiting to be decoded; try again shortly"
+                    f"{waiting} finals are waiting to be decoded; try again shortly"
                 )
-            self._finals.append(job)
+            self._finals.setdefault(stream, deque()).append(job)
             self._wakeup.notify()
         return await job.future
 
@@ -136,13 +143,14 @@ class DecodeScheduler:
                 while self._running and not self._finals and not self._may_take_partials():
                     self._wakeup.wait()
                 if not self._running:
-                    pending = list(self._finals) + list(self._partials.values())
+                    pending = [job for jobs in self._finals.values() for job in jobs]
+                    pending += list(self._partials.values())
                     self._finals.clear()
                     self._partials.clear()
                     self._wakeup.notify_all()
                     break
                 if self._finals:
-                    final, partials = self._finals.popleft(), []
+                    final, partials = self._next_final(), []
                 else:
                     final, partials = None, self._take_partials()
                     self._partials_running += 1
@@ -157,6 +165,13 @@ class DecodeScheduler:
                     self._wakeup.notify_all()
         for job in pending:
             _fail(job, AsrError("the decoder is shutting down"))
+
+    def _next_final(self) -> _FinalJob:
+        stream, jobs = self._finals.popitem(last=False)
+        job = jobs.popleft()
+        if jobs:
+            self._finals[stream] = jobs  # back of the line
+        return job
 
     def _take_partials(self) -> list[_PartialJob]:
         """A batch: first partials, then the longest waiting (the queue keeps arrival order)."""

@@ -163,3 +163,18 @@ def test_calls_left_active_by_a_killed_gateway_are_closed_at_start(transcriber, 
         assert db.get(Call, "left-over").status == "interrupted"
         assert db.get(Call, "elsewhere").status == "active"  # another node's live call
     database.dispose()
+
+
+def test_call_ids_are_checked_and_never_reused(server):
+    client, _, _ = server
+    with pytest.raises(CallRefused) as bad:
+        open_call(client, "acme", {}, call_id="../../etc")
+    assert bad.value.status == 400
+    first = open_call(client, "acme", {}, call_id="CA1234")
+    with pytest.raises(CallRefused) as live:
+        open_call(client, "acme", {}, call_id="CA1234")
+    assert live.value.status == 486
+    client.portal.call(first.end)
+    with pytest.raises(CallRefused) as used:
+        open_call(client, "acme", {}, call_id="CA1234")
+    assert used.value.status == 409

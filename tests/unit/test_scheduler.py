@@ -80,3 +80,29 @@ def test_first_partials_go_ahead_of_refinements():
         return engine.decoded
 
     assert asyncio.run(scenario()) == ["a", "c", "b"]  # ...but c's caller sees nothing yet
+
+
+def test_streams_take_turns_with_their_finals():
+    """A stream with a backlog of finals (a flooding caller) cannot hold up another's."""
+
+    async def scenario() -> list[str]:
+        engine = BlockingPartials()
+        scheduler = DecodeScheduler(engine)  # type: ignore[arg-type]
+        scheduler.start()
+        order: list[str] = []
+        try:
+            blocker = asyncio.create_task(scheduler.partial("x", request()))
+            await asyncio.to_thread(engine.started.wait, 10)
+            finals = []
+            for stream, name in [("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1")]:
+                work = (lambda n: lambda: order.append(n))(name)
+                finals.append(asyncio.create_task(scheduler.final(work, stream)))
+                await asyncio.sleep(0.01)
+            engine.release.set()
+            await asyncio.gather(blocker, *finals)
+        finally:
+            engine.release.set()
+            scheduler.stop()
+        return order
+
+    assert asyncio.run(scenario()) == ["a1", "b1", "a2", "a3"]

@@ -1,0 +1,135 @@
+"""What the WebSocket media-stream adapters share: who the caller is (a key in a header, a
+`?token=` in the URL, or a token the first message carries, for senders that can set neither
+headers nor query strings), the call's id and language, and opening the call with a refusal
+the sender can read."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Callable
+
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
+
+from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from asr_core.service.live import RATE_LIMITED_CLOSE, REASON_BYTES, close_quietly
+from asr_core.service.quotas import TooManyRequests, tenant_of
+from telephony.session import CallRefused, CallSession
+
+logger = logging.getLogger(__name__)
+
+BAD_REQUEST_CLOSE = 4400
+"""The stream's setup message is unusable (format, leg names, call id)."""
+FORBIDDEN_CLOSE = 4403
+"""The caller is known but acts for no tenant (an admin key)."""
+CALL_ID = re.compile(r"[A-Za-z0-9_][\w-]{0,63}")
+"""Call ids become database keys and recording folder names: no dots, slashes or spaces."""
+
+ErrorRender = Callable[[str, str], dict]
+_ending: set[asyncio.Task] = set()
+
+
+class StreamRefused(Exception):
+    """The stream cannot go on: `code`/`message` for the sender, `close_code` for the socket."""
+
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+def presents_credentials(connection: HTTPConnection) -> bool:
+    """A key in a header or a token in the query (checked at once, before any message)."""
+    return bool(
+        connection.headers.get("authorization")
+        or connection.headers.get("x-api-key")
+        or connection.query_params.get("token")
+    )
+
+
+async def tenant_for(websocket: WebSocket, token: str | None = None) -> str:
+    """The tenant the socket's caller acts for; `token` (from the first message) stands in
+    for `?token=` when the URL carries no credentials. Raises `StreamRefused`."""
+    connection: HTTPConnection = websocket
+    if token and not presents_credentials(websocket):
+        scope = dict(websocket.scope)
+        scope["query_string"] = f"token={token}".encode()
+        connection = HTTPConnection(scope)
+    try:
+        principal = await authenticate(connection)
+    except Unauthorized as exc:
+        raise StreamRefused(exc.code, exc.reason, UNAUTHORIZED_CLOSE) from None
+    tenant = tenant_of(principal)
+    if tenant is None:
+        raise StreamRefused(
+            "tenant_required",
+            "media streams belong to a tenant: use a tenant key or token, not an admin key",
+            FORBIDDEN_CLOSE,
+        )
+    return tenant
+
+
+def check_call_id(call_id: object) -> str | None:
+    if call_id is None or call_id == "":
+        return None
+    if not isinstance(call_id, str) or not CALL_ID.fullmatch(call_id):
+        raise StreamRefused(
+            "invalid_call_id",
+            f"call id {call_id!r}: 1-64 letters, digits, - or _",
+            BAD_REQUEST_CLOSE,
+        )
+    return call_id
+
+
+def check_language(state, language: object) -> str | None:
+    """None (detect per segment) for a missing or `auto` language, else a served one."""
+    if language in (None, "", "auto"):
+        return None
+    if language not in state.config.languages:
+        raise StreamRefused(
+            "invalid_language",
+            f"language {language!r}: use auto or one of {', '.join(state.config.languages)}",
+            BAD_REQUEST_CLOSE,
+        )
+    return str(language)
+
+
+async def open_call(
+    state, tenant: str, source: str, call_id: str | None, language: str | None
+) -> CallSession:
+    """The hub's new call, or `StreamRefused` with the reason (close code 4000 + the call's
+    SIP-style status: 4404 unknown tenant, 4486 duplicate id, 4503 busy; 4429 over a limit)."""
+    try:
+        return await state.call_hub.open_call(tenant, source, call_id=call_id, language=language)
+    except CallRefused as exc:
+        raise StreamRefused("call_refused", exc.reason, 4000 + exc.status) from None
+    except TooManyRequests as exc:
+        raise StreamRefused(exc.code, exc.reason, RATE_LIMITED_CLOSE) from None
+    except Exception as exc:  # e.g. an id already used by an earlier call
+        logger.exception("a media stream's call could not be opened")
+        raise StreamRefused("call_refused", f"the call could not be opened: {exc}", 1011) from None
+
+
+async def send_json(websocket: WebSocket, message: dict) -> None:
+    """Send, ignoring a sender that has gone away (its receive loop notices)."""
+    with contextlib.suppress(Exception):
+        await websocket.send_text(json.dumps(message, ensure_ascii=False))
+
+
+async def refuse(websocket: WebSocket, refused: StreamRefused, render: ErrorRender) -> None:
+    logger.warning("media stream refused", extra={"code": refused.code, "reason": refused.message})
+    await send_json(websocket, render(refused.code, refused.message))
+    await close_quietly(websocket, refused.close_code, refused.message[:REASON_BYTES])
+
+
+async def end_call(session: CallSession, reason: str) -> None:
+    """`session.end(reason)` in a task of its own: a handler cancelled as its sender goes
+    away (some servers cancel it on disconnect) must not leave the call half-ended, its last
+    final unstored and its slot held."""
+    task = asyncio.create_task(session.end(reason))
+    _ending.add(task)
+    task.add_done_callback(_ending.discard)
+    await asyncio.shield(task)

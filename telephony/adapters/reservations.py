@@ -1,0 +1,136 @@
+"""`POST /v1/media-streams/audiosocket/reservations`: a tenant reserves the UUID of its next
+AudioSocket call (AudioSocket carries no credentials, only that UUID).
+
+`{"call_id": "<uuid>", "expires_in": 120}` comes back; the dialplan then runs
+`AudioSocket(<uuid>,HOST:PORT)`. A reservation is used once, by the first connection that
+presents its UUID before it expires, and lives in this process's memory: reserve on the
+process whose AudioSocket port the PBX connects to.
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from asr_core.service.auth import authenticate
+from asr_core.service.errors import ApiError
+from asr_core.service.quotas import tenant_of
+
+RESERVATION_TTL_S = 120.0
+MAX_RESERVATIONS = 10_000
+"""Reservations waiting at once (each is tiny; this only stops a runaway script)."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    tenant_id: str
+    language: str | None
+    expires_at: float
+
+
+class Reservations:
+    """Call UUIDs reserved by tenants, each usable once until it expires (thread-safe)."""
+
+    def __init__(
+        self, ttl_s: float = RESERVATION_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waiting: dict[str, Reservation] = {}
+
+    def reserve(
+        self, tenant_id: str, language: str | None = None, call_id: str | None = None
+    ) -> str:
+        """A new reservation (for `call_id` when given: an id the PBX made up itself);
+        raises `ValueError` when that id is already reserved."""
+        now = self._clock()
+        with self._lock:
+            self._drop_expired(now)
+            if len(self._waiting) >= MAX_RESERVATIONS:
+                raise OverflowError("too many AudioSocket reservations are waiting")
+            call_id = call_id or str(uuid.uuid4())
+            if call_id in self._waiting:
+                raise ValueError(f"call {call_id} is already reserved")
+            self._waiting[call_id] = Reservation(tenant_id, language, now + self.ttl_s)
+        return call_id
+
+    def take(self, call_id: str) -> Reservation | None:
+        """The live reservation of `call_id`, which is used up; None if unknown or expired."""
+        with self._lock:
+            reservation = self._waiting.pop(call_id, None)
+        if reservation is None or reservation.expires_at <= self._clock():
+            return None
+        return reservation
+
+    def _drop_expired(self, now: float) -> None:
+        for call_id in [c for c, r in self._waiting.items() if r.expires_at <= now]:
+            del self._waiting[call_id]
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._drop_expired(self._clock())
+            return len(self._waiting)
+
+
+class ReservationRequest(BaseModel):
+    call_id: uuid.UUID | None = Field(
+        None, description="Reserve this UUID (e.g. the dialplan's own); default: a new one"
+    )
+    language: str | None = Field(None, description="en, zh or auto (detect per segment)")
+    tenant_id: str | None = Field(None, description="Admin keys only: the call's tenant")
+
+
+class ReservationResponse(BaseModel):
+    call_id: str
+    """The UUID to pass to `AudioSocket(...)`; also the call's id."""
+    expires_in: int
+    """Seconds within which the AudioSocket connection must arrive."""
+
+
+router = APIRouter(tags=["media streams"], dependencies=[Depends(authenticate)])
+
+
+@router.post(
+    "/v1/media-streams/audiosocket/reservations",
+    response_model=ReservationResponse,
+    status_code=201,
+    summary="Reserve the UUID of an Asterisk AudioSocket call for the caller's tenant",
+)
+async def reserve_audiosocket_call(
+    request: Request, body: ReservationRequest | None = None
+) -> ReservationResponse:
+    body = body or ReservationRequest()
+    principal = request.state.principal
+    tenant = tenant_of(principal)
+    if tenant is None:
+        tenant = body.tenant_id
+        if tenant is None or not getattr(principal, "is_admin", False):
+            raise ApiError(403, "tenant_required", "name the call's tenant (tenant_id)")
+    elif body.tenant_id not in (None, tenant):
+        raise ApiError(403, "forbidden", "a tenant key reserves calls for its own tenant only")
+    languages = request.app.state.config.languages
+    if body.language not in (None, "", "auto", *languages):
+        raise ApiError(
+            422,
+            "invalid_language",
+            f"language {body.language!r}: use auto or one of {', '.join(languages)}",
+        )
+    language = None if body.language in (None, "", "auto") else body.language
+    if not request.app.state.audiosocket.running:
+        raise ApiError(503, "audiosocket_off", "this server runs no AudioSocket listener")
+    reservations: Reservations = request.app.state.audiosocket_reservations
+    call_id = str(body.call_id) if body.call_id else None
+    if call_id is not None and call_id in request.app.state.call_hub.calls:
+        raise ApiError(409, "call_in_progress", f"call {call_id} is in progress")
+    try:
+        call_id = reservations.reserve(tenant, language, call_id)
+    except ValueError as exc:
+        raise ApiError(409, "already_reserved", str(exc)) from None
+    except OverflowError as exc:
+        raise ApiError(503, "too_many_reservations", str(exc)) from None
+    return ReservationResponse(call_id=call_id, expires_in=round(reservations.ttl_s))

@@ -1,0 +1,219 @@
+"""Twilio Media Streams: `WS /v1/media-streams/twilio`.
+
+Point a `<Stream url="wss://HOST/v1/media-streams/twilio?token=TOKEN" track="both_tracks">`
+(TwiML) or a `<Parameter name="token" value="TOKEN"/>` inside it at this route: Twilio sets no
+headers, so the tenant comes from a key or stream token in the query, else from the `token`
+custom parameter of the `start` message.
+
+Twilio sends JSON text messages: `connected`, `start` (`start.streamSid`, `start.callSid`,
+`start.tracks`, `start.customParameters`, `start.mediaFormat` = `{"encoding":
+"audio/x-mulaw", "sampleRate": 8000, "channels": 1}`), `media` (`media.track` inbound or
+outbound, `media.payload` base64 μ-law, 20 ms a message), `dtmf`, `mark` and `stop`. Each
+announced track becomes a leg of one call (`inbound` -> `customer`, `outbound` -> `agent`)
+whose id is the callSid; `customParameters.language` (`en`, `zh`, `auto`) picks the language.
+A malformed message is logged and answered with `{"event": "error", "code", "message"}`, and
+the stream goes on; `stop` or a disconnect ends the call (its last finals are still stored).
+Transcripts are for listeners (`WS /v1/calls/{callSid}/events`), not sent back to Twilio.
+"""
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from asr_core.audio import RawFormat
+from asr_core.service.live import MAX_TEXT_FRAME_CHARS, close_quietly
+from telephony.adapters.common import (
+    BAD_REQUEST_CLOSE,
+    StreamRefused,
+    check_call_id,
+    check_language,
+    end_call,
+    open_call,
+    presents_credentials,
+    refuse,
+    send_json,
+    tenant_for,
+)
+from telephony.session import CallSession
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+SOURCE = "twilio"
+START_TIMEOUT_S = 30.0
+"""Twilio sends `connected` and `start` at once; a socket that does not is dropped."""
+TRACK_LEGS = {"inbound": "customer", "outbound": "agent"}
+ENCODINGS = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}
+LOGGED_ERRORS = 10
+"""Malformed messages logged per stream (all are answered; the rest are only counted)."""
+
+
+def _render_error(code: str, message: str) -> dict:
+    return {"event": "error", "code": code, "message": message}
+
+
+@router.websocket("/v1/media-streams/twilio")
+async def twilio_media_stream(websocket: WebSocket) -> None:
+    await websocket.accept()
+    stream = _TwilioStream(websocket)
+    try:
+        if presents_credentials(websocket):  # refuse a bad key before any audio arrives
+            stream.tenant = await tenant_for(websocket)
+        reason = await stream.run()
+    except StreamRefused as refused:
+        await refuse(websocket, refused, _render_error)
+        reason = "refused"
+    finally:
+        await stream.end()
+    if reason == "stop":
+        await close_quietly(websocket)
+
+
+class _TwilioStream:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.state = websocket.app.state
+        self.tenant: str | None = None
+        self.session: CallSession | None = None
+        self.legs: dict[str, str] = {}
+        """Twilio track -> leg of the call."""
+        self.stream_sid: str | None = None
+        self.errors = 0
+        self.reason = "disconnected"
+
+    async def run(self) -> str:
+        """Handle messages until `stop` ("stop") or a disconnect ("disconnected")."""
+        while True:
+            try:
+                if self.session is None:
+                    message = await asyncio.wait_for(self.websocket.receive(), START_TIMEOUT_S)
+                else:
+                    message = await self.websocket.receive()
+            except TimeoutError:
+                raise StreamRefused(
+                    "start_timeout", "no start message in time", BAD_REQUEST_CLOSE
+                ) from None
+            except (WebSocketDisconnect, RuntimeError):
+                return "disconnected"
+            if message["type"] == "websocket.disconnect":
+                return "disconnected"
+            text = message.get("text")
+            if text is None:
+                await self.error("text_expected", "Twilio media streams send JSON text messages")
+                continue
+            if len(text) > MAX_TEXT_FRAME_CHARS:
+                await self.error("message_too_large", "message too large; it was ignored")
+                continue
+            try:
+                body = json.loads(text)
+            except ValueError as exc:
+                await self.error("invalid_json", f"not JSON: {exc}")
+                continue
+            event = body.get("event") if isinstance(body, dict) else None
+            if event == "stop":
+                self.reason = "hangup"
+                return "stop"
+            await self.handle(event, body)
+
+    async def handle(self, event: object, body: dict) -> None:
+        if event in ("connected", "mark"):
+            return
+        if event == "start":
+            await self.start(body)
+        elif event == "media":
+            await self.media(body.get("media"))
+        elif event == "dtmf":
+            dtmf = body.get("dtmf") if isinstance(body.get("dtmf"), dict) else {}
+            track = str(dtmf.get("track", "")).removesuffix("_track")
+            if self.session is not None:
+                self.state.call_hub.publish(
+                    self.session,
+                    {"type": "dtmf", "leg": TRACK_LEGS.get(track), "digit": dtmf.get("digit")},
+                )
+        else:
+            await self.error("unknown_event", f"unknown event {event!r}; it was ignored")
+
+    async def start(self, body: dict) -> None:
+        if self.session is not None:
+            await self.error("already_started", "the stream has already started")
+            return
+        start = body.get("start")
+        if not isinstance(start, dict):
+            raise StreamRefused("invalid_start", "start message without `start`", BAD_REQUEST_CLOSE)
+        self.stream_sid = start.get("streamSid") or body.get("streamSid")
+        parameters = start.get("customParameters") or {}
+        if not isinstance(parameters, dict):
+            parameters = {}
+        media_format = start.get("mediaFormat") or {}
+        encoding = ENCODINGS.get(media_format.get("encoding", "audio/x-mulaw"))
+        if encoding is None or media_format.get("sampleRate", 8000) != 8000:
+            raise StreamRefused(
+                "unsupported_media_format",
+                f"media format {media_format}: audio/x-mulaw (or x-alaw) at 8000 Hz expected",
+                BAD_REQUEST_CLOSE,
+            )
+        if media_format.get("channels", 1) != 1:
+            raise StreamRefused(
+                "unsupported_media_format", "one channel per track expected", BAD_REQUEST_CLOSE
+            )
+        tracks = start.get("tracks") or ["inbound"]
+        if not isinstance(tracks, list) or not tracks:
+            tracks = ["inbound"]
+        unknown = [track for track in tracks if track not in TRACK_LEGS]
+        if unknown:
+            raise StreamRefused(
+                "unknown_track", f"tracks {unknown}: inbound or outbound", BAD_REQUEST_CLOSE
+            )
+        call_id = check_call_id(start.get("callSid") or self.stream_sid)
+        language = check_language(self.state, parameters.get("language"))
+        if self.tenant is None:
+            self.tenant = await tenant_for(self.websocket, parameters.get("token"))
+        self.session = await open_call(self.state, self.tenant, SOURCE, call_id, language)
+        for track in dict.fromkeys(tracks):
+            self.legs[track] = TRACK_LEGS[track]
+            self.session.add_leg(TRACK_LEGS[track], RawFormat(encoding, 8000))
+        logger.info(
+            "twilio media stream started",
+            extra={"call": self.session.id, "stream": self.stream_sid, "tracks": list(self.legs)},
+        )
+
+    async def media(self, media: object) -> None:
+        if self.session is None:
+            await self.error("not_started", "media before the start message; it was dropped")
+            return
+        if not isinstance(media, dict):
+            await self.error("invalid_media", "media message without `media`")
+            return
+        leg = self.legs.get(media.get("track", "inbound"))
+        if leg is None:
+            await self.error(
+                "unknown_track",
+                f"track {media.get('track')!r} was not announced in start; dropped",
+            )
+            return
+        try:
+            payload = base64.b64decode(media.get("payload", ""), validate=True)
+        except (binascii.Error, ValueError, TypeError) as exc:
+            await self.error("invalid_payload", f"media payload is not base64: {exc}")
+            return
+        self.session.feed(leg, payload)
+
+    async def error(self, code: str, message: str) -> None:
+        self.errors += 1
+        if self.errors <= LOGGED_ERRORS:
+            logger.warning(
+                "twilio media stream: bad message",
+                extra={"stream": self.stream_sid, "code": code, "reason": message},
+            )
+        await send_json(
+            self.websocket, {**_render_error(code, message), "streamSid": self.stream_sid}
+        )
+
+    async def end(self) -> None:
+        if self.session is not None:
+            await end_call(self.session, self.reason)

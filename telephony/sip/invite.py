@@ -1,0 +1,58 @@
+"""What an INVITE asks for: tenant, credentials, leg and shared call id, read from the raw
+request text (pjsua2 hands over the whole message; its header API needs pjsip pointers)."""
+
+import re
+from dataclasses import dataclass
+
+TENANT_HEADER = "x-callscribe-tenant"
+KEY_HEADER = "x-callscribe-key"
+LEG_HEADER = "x-callscribe-leg"
+CALL_ID_HEADER = "x-callscribe-call-id"
+
+LEGS = ("mixed", "agent", "customer")
+
+_REQUEST_LINE = re.compile(r"^INVITE\s+(\S+)\s+SIP/2\.0", re.IGNORECASE)
+_USER = re.compile(r"^(?:sips?|tel):([^@;?>]+)@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Invite:
+    tenant_id: str | None
+    key: str | None
+    leg: str
+    call_id: str | None
+    """The caller's X-Callscribe-Call-Id: INVITEs sharing it are legs of one call."""
+    source_ip: str
+
+
+class BadInvite(ValueError):
+    """An INVITE that names an unknown leg or a malformed call id (answered 400)."""
+
+
+def parse_invite(message: str, source: str) -> Invite:
+    """`message` is `SipRxData.wholeMsg`, `source` its `srcAddress` (`ip:port`, `[v6]:port`)."""
+    head = message.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
+    lines = head.split("\n")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), value.strip())
+    tenant = headers.get(TENANT_HEADER)
+    request = _REQUEST_LINE.match(lines[0] if lines else "")
+    if not tenant and request and (user := _USER.match(request.group(1))):
+        tenant = user.group(1)
+    leg = (headers.get(LEG_HEADER) or "mixed").lower()
+    if leg not in LEGS:
+        raise BadInvite(f"X-Callscribe-Leg {leg!r}: use one of {', '.join(LEGS)}")
+    call_id = headers.get(CALL_ID_HEADER) or None
+    if call_id is not None and not re.fullmatch(r"[\w.-]{1,64}", call_id):
+        raise BadInvite("X-Callscribe-Call-Id: 1 to 64 letters, digits, '.', '-' or '_'")
+    return Invite(tenant or None, headers.get(KEY_HEADER) or None, leg, call_id, host_of(source))
+
+
+def host_of(address: str) -> str:
+    """`1.2.3.4:5060` -> `1.2.3.4`; `[::1]:5060` -> `::1`."""
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    return address.rsplit(":", 1)[0] if address.count(":") == 1 else address

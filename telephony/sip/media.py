@@ -1,0 +1,31 @@
+"""The audio tap of one SIP dialog: a pjmedia conference port that hands each received frame
+to the call session. Runs on pjmedia's clock thread, so it only copies and queues."""
+
+from collections.abc import Callable
+
+import pjsua2 as pj
+
+CLOCK_RATE = 16_000
+"""The bridge resamples every codec to the port's clock: 16 kHz s16le mono, 20 ms frames."""
+
+
+def frame_format() -> pj.MediaFormatAudio:
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.clockRate = CLOCK_RATE
+    fmt.channelCount = 1
+    fmt.bitsPerSample = 16
+    fmt.frameTimeUsec = 20_000
+    return fmt
+
+
+class FrameTap(pj.AudioMediaPort):
+    """Feeds `feed(bytes)` with every non-empty frame (empty ones carry nothing)."""
+
+    def __init__(self, feed: Callable[[bytes], None]) -> None:
+        super().__init__()
+        self.feed = feed
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if frame.size:
+            self.feed(bytes(frame.buf))

@@ -1,0 +1,332 @@
+"""The pjsua2 user agent server. pjsua2 is not thread-safe from Python, so one dedicated
+thread owns the `Endpoint` and makes every pjsua2 call: it polls `libHandleEvents`, answers
+INVITEs once the event loop has admitted them, hangs up silent calls, and shuts down.
+
+The loop side is behind `Bridge` (admission and release run there); this thread never waits
+on it. Frames arrive on pjmedia's own clock thread (see `media.FrameTap`).
+"""
+
+import concurrent.futures
+import gc
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+import pjsua2 as pj
+
+from telephony.session import CallRefused, CallSession
+from telephony.sip.config import SipConfig
+from telephony.sip.invite import BadInvite, Invite, parse_invite
+from telephony.sip.media import CLOCK_RATE, FrameTap, frame_format
+
+logger = logging.getLogger(__name__)
+
+POLL_MS = 10
+PJSUA_MAX_CALLS = 4
+"""The pjsua2-python 2.15.1 wheel's compile-time limit: pjsua silently caps `maxCalls` to it
+and answers further INVITEs 486 itself (one Endpoint per process, so it bounds the process)."""
+CODECS = ("PCMU/8000", "PCMA/8000", "L16/16000/1", "L16/8000/1", "opus/48000")
+"""Offered in this order; the build's others (speex, iLBC, GSM, G.722) are turned off."""
+
+
+class Bridge(Protocol):
+    """What the user agent asks of the event loop (both return at once)."""
+
+    def admit(self, invite: Invite) -> concurrent.futures.Future[CallSession]: ...
+
+    def release(self, session: CallSession, reason: str) -> None: ...
+
+
+@dataclass
+class _Answer:
+    status: int
+    reason: str = ""
+    retry_after_s: int | None = None
+
+
+class _Call(pj.Call):
+    def __init__(self, agent: "UserAgent", account: pj.Account, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.agent = agent
+        self.invite: Invite | None = None
+        self.admission: concurrent.futures.Future[CallSession] | None = None
+        self.deadline = 0.0
+        self.refusal: _Answer | None = None
+        self.session: CallSession | None = None
+        self.tap: FrameTap | None = None
+        self.media_index = -1
+        self.rx_packets = 0
+        self.last_rx = 0.0
+        self.end_reason = "hangup"
+        self.disconnected = False
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.agent.disconnected(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.agent.media_changed(self)
+
+
+class _Account(pj.Account):
+    def __init__(self, agent: "UserAgent") -> None:
+        super().__init__()
+        self.agent = agent
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.agent.incoming(self, prm)
+
+
+class _LogWriter(pj.LogWriter):
+    """pjsip's warnings and errors into Python logging."""
+
+    def write(self, entry: pj.LogEntry) -> None:
+        level = logging.ERROR if entry.level <= 1 else logging.WARNING
+        logger.log(level, "pjsip: %s", entry.msg.strip())
+
+
+class UserAgent:
+    def __init__(self, config: SipConfig, bridge: Bridge) -> None:
+        self.config = config
+        self.bridge = bridge
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._calls: dict[int, _Call] = {}
+        self._released: list[_Call] = []
+        self._next_check = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """The thread's body: start, poll until `stop()`, shut down."""
+        endpoint = pj.Endpoint()
+        writer = _LogWriter()
+        account = None
+        try:
+            endpoint.libCreate()
+            self._start(endpoint, writer)
+            account = self._account()
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+            self._destroy(endpoint, account)
+            return
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                endpoint.libHandleEvents(POLL_MS)
+                self._tick()
+        except Exception:
+            logger.exception("the SIP user agent failed")
+        finally:
+            self._hang_up_all(endpoint)
+            self._destroy(endpoint, account)
+            del writer
+
+    def _start(self, endpoint: pj.Endpoint, writer: _LogWriter) -> None:
+        config = pj.EpConfig()
+        config.uaConfig.threadCnt = 0  # this thread polls
+        config.uaConfig.mainThreadOnly = True
+        config.uaConfig.maxCalls = min(self.config.max_calls, PJSUA_MAX_CALLS)
+        if self.config.max_calls > PJSUA_MAX_CALLS:
+            logger.warning(
+                "this pjsua2 build takes at most %d SIP calls at once; more get 486",
+                PJSUA_MAX_CALLS,
+            )
+        config.uaConfig.userAgent = "callscribe"
+        config.medConfig.clockRate = CLOCK_RATE
+        config.medConfig.sndClockRate = CLOCK_RATE
+        config.medConfig.noVad = True
+        config.logConfig.writer = writer
+        config.logConfig.level = 2
+        config.logConfig.consoleLevel = 2
+        config.logConfig.msgLogging = 0
+        endpoint.libInit(config)
+        endpoint.audDevManager().setNullDev()  # no sound card: the conference bridge runs alone
+        self._set_codecs(endpoint)
+        for kind, port in (
+            (pj.PJSIP_TRANSPORT_UDP, self.config.port),
+            (pj.PJSIP_TRANSPORT_TCP, self.config.tcp_port or self.config.port),
+        ):
+            transport = pj.TransportConfig()
+            transport.port = port
+            transport.boundAddress = transport.publicAddress = self.config.host
+            endpoint.transportCreate(kind, transport)
+        endpoint.libStart()
+
+    def _set_codecs(self, endpoint: pj.Endpoint) -> None:
+        wanted = {name.lower(): len(CODECS) - i for i, name in enumerate(CODECS)}
+        for codec in endpoint.codecEnum2():
+            key = next((w for w in wanted if codec.codecId.lower().startswith(w)), None)
+            endpoint.codecSetPriority(codec.codecId, 200 + wanted[key] if key else 0)
+
+    def _account(self) -> _Account:
+        config = pj.AccountConfig()
+        config.idUri = f"sip:callscribe@{self.config.host}:{self.config.port}"
+        media = config.mediaConfig.transportConfig
+        media.boundAddress = media.publicAddress = self.config.host
+        media.port = self.config.rtp_port_min
+        media.portRange = self.config.rtp_port_max - self.config.rtp_port_min
+        account = _Account(self)
+        account.create(config, True)
+        return account
+
+    def _hang_up_all(self, endpoint: pj.Endpoint) -> None:
+        for call in self._calls.values():
+            call.end_reason = "shutdown"
+        endpoint.hangupAllCalls()
+        deadline = time.monotonic() + 2.0
+        while self._calls and time.monotonic() < deadline:
+            endpoint.libHandleEvents(POLL_MS)
+            self._tick()
+        for call in list(self._calls.values()):  # never disconnected: release them anyway
+            self.disconnected(call)
+        self._tick()
+
+    def _destroy(self, endpoint: pj.Endpoint, account: _Account | None) -> None:
+        """Every Call and port must be gone before libDestroy, or pjsua asserts at exit."""
+        self._calls.clear()
+        self._released.clear()
+        gc.collect()
+        if account is not None:
+            account.shutdown()
+        del account
+        gc.collect()
+        try:
+            endpoint.libDestroy()
+        except pj.Error as exc:
+            logger.warning("pjsua shutdown: %s", exc.info())
+
+    # -- callbacks (this thread, inside libHandleEvents) ---------------------------------------
+
+    def incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
+        call = _Call(self, account, prm.callId)
+        self._calls[prm.callId] = call
+        try:
+            call.invite = parse_invite(prm.rdata.wholeMsg, prm.rdata.srcAddress)
+        except BadInvite as exc:
+            call.refusal = _Answer(400, str(exc))
+            return
+        call.admission = self.bridge.admit(call.invite)
+        call.deadline = time.monotonic() + self.config.admit_timeout_s
+
+    def media_changed(self, call: _Call) -> None:
+        if call.session is None or call.disconnected:
+            return
+        info = call.getInfo()  # keep it: its media vector dies with it (SWIG)
+        for media in info.media:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or (media.status != pj.PJSUA_CALL_MEDIA_ACTIVE):
+                continue
+            if call.tap is None:
+                assert call.invite is not None
+                call.tap = FrameTap(partial(call.session.feed, call.invite.leg))
+                call.tap.createPort(f"tap{call.getId()}", frame_format())
+            call.getAudioMedia(media.index).startTransmit(call.tap)
+            call.media_index = media.index
+            call.last_rx = time.monotonic()
+            return
+
+    def disconnected(self, call: _Call) -> None:
+        if call.disconnected:
+            return
+        call.disconnected = True
+        self._calls.pop(call.getId(), None)
+        self._released.append(call)  # dropped after this callback returns
+        if call.session is not None:
+            self.bridge.release(call.session, call.end_reason)
+        elif call.admission is not None:  # hung up while waiting: release what comes
+            call.admission.add_done_callback(self._release_late)
+
+    def _release_late(self, admission: concurrent.futures.Future) -> None:
+        if not admission.cancelled() and admission.exception() is None:
+            self.bridge.release(admission.result(), "cancelled")
+
+    # -- between polls --------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._released.clear()  # their pjsua call slots are gone; drop call and tap
+        for call in list(self._calls.values()):
+            if call.refusal is not None:
+                self._refuse(call, call.refusal)
+            elif call.admission is not None:
+                self._decide(call)
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + 1.0
+            self._check_silence(now)
+
+    def _decide(self, call: _Call) -> None:
+        admission = call.admission
+        assert admission is not None
+        if not admission.done():
+            if time.monotonic() > call.deadline and admission.cancel():
+                call.admission = None
+                self._refuse(call, _Answer(503, "admission timed out", 5))
+            return
+        call.admission = None
+        try:
+            call.session = admission.result()
+        except CallRefused as refused:
+            self._refuse(call, _Answer(refused.status, refused.reason, refused.retry_after_s))
+            return
+        except Exception as exc:
+            logger.exception("SIP call admission failed")
+            self._refuse(call, _Answer(500, type(exc).__name__))
+            return
+        param = pj.CallOpParam()
+        param.statusCode = 200
+        try:
+            call.answer(param)
+        except pj.Error as exc:
+            logger.warning("answering a SIP call failed: %s", exc.info())
+            self.disconnected(call)
+
+    def _refuse(self, call: _Call, answer: _Answer) -> None:
+        call.refusal = None
+        param = pj.CallOpParam()
+        param.statusCode = answer.status
+        param.reason = _reason_phrase(answer.reason)
+        if answer.retry_after_s:
+            header = pj.SipHeader()
+            header.hName, header.hValue = "Retry-After", str(answer.retry_after_s)
+            param.txOption.headers.append(header)
+        logger.info("SIP call refused", extra={"status": answer.status, "reason": answer.reason})
+        try:
+            call.hangup(param)
+        except pj.Error as exc:
+            logger.warning("refusing a SIP call failed: %s", exc.info())
+            self.disconnected(call)
+
+    def _check_silence(self, now: float) -> None:
+        """Hang up answered calls that received no RTP for `rtp_timeout_s` (a caller that
+        vanished without a BYE). Packets, not frames: the bridge makes frames regardless."""
+        for call in list(self._calls.values()):
+            if call.media_index < 0 or call.disconnected:
+                continue
+            try:
+                packets = call.getStreamStat(call.media_index).rtcp.rxStat.pkt
+            except pj.Error:
+                continue
+            if packets != call.rx_packets:
+                call.rx_packets, call.last_rx = packets, now
+            elif now - call.last_rx > self.config.rtp_timeout_s:
+                call.end_reason = "timeout"
+                session = call.session.id if call.session else None
+                logger.info("SIP call without RTP: hanging up", extra={"call": session})
+                try:
+                    call.hangup(pj.CallOpParam())
+                except pj.Error:
+                    self.disconnected(call)
+
+
+def _reason_phrase(text: str) -> str:
+    """A reason phrase safe for a status line: printable ASCII, one line, short."""
+    return re.sub(r"[^\x20-\x7e]", "?", text)[:120]

@@ -1,0 +1,335 @@
+"""The SIP gateway end to end: `callscribe serve` with CALLSCRIBE_SIP_PORT, real sipp callers
+(scenarios in tests/data/sipp), speech in, stored transcripts out."""
+
+import importlib.util
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from sqlmodel import Session
+
+from admin_api import migrate
+from admin_api.auth import TENANT
+from admin_api.crud import keys
+from admin_api.db import make_engine
+from admin_api.models import Tenant
+from tests.helpers import encode, espeak_audio
+from tests.services import CallscribeServer, free_port
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "sipp"
+SENTENCE = "Please call me tomorrow morning about the meeting."
+WORDS = ("tomorrow", "morning")
+RTP_TIMEOUT_S = 3
+PJSUA_MAX_CALLS = 4  # the pjsua2-python wheel's compile-time limit (see telephony/sip)
+
+
+def _missing() -> str | None:
+    if shutil.which("sipp") is None:
+        return (
+            "sipp not found (Debian: apt-get install sip-tester, or scripts/install-system-deps.sh)"
+        )
+    if importlib.util.find_spec("pjsua2") is None:
+        return "pjsua2 not installed (pip install pjsua2-python; wheels stop at Python 3.12)"
+    return None
+
+
+if (reason := _missing()) is not None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+class Gateway:
+    """The server, its SQLite file and the callers' credentials."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.db = folder / "admin.db"
+        url = f"sqlite:///{self.db}"
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        with Session(engine) as session:
+            for tenant in ("acme", "globex", "trusted"):
+                session.add(Tenant(id=tenant, name=tenant))
+            session.flush()
+            self.keys = {
+                tenant: keys.create(session, TENANT, tenant, "sip")[1].secret
+                for tenant in ("acme", "globex")
+            }
+            session.commit()
+        engine.dispose()
+        self.sip_port = free_port()
+        rtp = free_port()
+        self.server = CallscribeServer(
+            {
+                "CALLSCRIBE_DATABASE_URL": url,
+                "CALLSCRIBE_AUTH": "keys",
+                "CALLSCRIBE_SIP_PORT": str(self.sip_port),
+                "CALLSCRIBE_RTP_PORT_MIN": str(rtp),
+                "CALLSCRIBE_RTP_PORT_MAX": str(rtp + 100),
+                "CALLSCRIBE_SIP_ALLOW": "trusted=127.0.0.1/32;globex=10.0.0.0/8",
+                "CALLSCRIBE_SIP_RTP_TIMEOUT_S": str(RTP_TIMEOUT_S),
+                "CALLSCRIBE_LOG_LEVEL": "info",
+            },
+            "whisper-tiny.en",
+        )
+
+    def sipp(
+        self, scenario: Path, tenant: str, key: str = "", *args: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        """Run sipp in `folder` (where speech.wav is) against the gateway."""
+        argv = [
+            "sipp",
+            f"127.0.0.1:{self.sip_port}",
+            "-sf",
+            str(scenario),
+            "-s",
+            tenant,
+            "-key",
+            "key",
+            key or "none",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-mp",
+            str(free_port()),
+            "-nostdin",
+            "-trace_err",
+            "-timeout",
+            "60s",
+            *args,
+        ]
+        return subprocess.run(
+            argv, cwd=self.folder, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def calls(self) -> list[dict]:
+        response = httpx.get(
+            f"{self.server.url}/v1/calls",
+            headers={"authorization": f"Bearer {self.keys['acme']}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_ended(self, call_ids: set[str], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with sqlite3.connect(self.db) as conn:
+                rows = conn.execute("select id, status from call").fetchall()
+            active = {cid for cid, status in rows if status == "active"} & call_ids
+            if not active:
+                return
+            assert time.monotonic() < deadline, f"calls still active: {active}"
+            time.sleep(0.2)
+
+    def call_ids(self) -> set[str]:
+        with sqlite3.connect(self.db) as conn:
+            return {row[0] for row in conn.execute("select id from call")}
+
+    def transcript(self, call_id: str, leg: str | None = None) -> str:
+        query = "select text from transcript_segment where call_id = ?"
+        params: tuple = (call_id,)
+        if leg is not None:
+            query += " and leg = ?"
+            params += (leg,)
+        with sqlite3.connect(self.db) as conn:
+            rows = conn.execute(query + " order by start_ms", params).fetchall()
+        return " ".join(row[0] for row in rows).lower()
+
+    def new_calls(self, before: set[str], count: int) -> list[str]:
+        """The calls placed since `before`, once they have all ended."""
+        deadline = time.monotonic() + 30
+        while len(new := self.call_ids() - before) < count:
+            assert time.monotonic() < deadline, f"{len(new)} of {count} calls arrived"
+            time.sleep(0.1)
+        self.wait_ended(new)
+        return sorted(new)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sip")
+    speech = espeak_audio(SENTENCE, folder)
+    lead = np.zeros(4000, np.float32)  # 0.25 s before the first word
+    (folder / "speech.wav").write_bytes(
+        encode(np.concatenate([lead, speech]), 16_000, "pcm_mulaw", "wav", out_rate=8000)
+    )
+    gateway = Gateway(folder)
+    gateway.speech_s = (len(speech) + len(lead)) / 16_000
+    with gateway.server:
+        yield gateway
+
+
+def refused(sipp_status: str, body: str) -> str:
+    """uac_refused.xml expecting `sipp_status`, offering `body` (lines of SDP)."""
+    text = (SCENARIOS / "uac_refused.xml").read_text()
+    indented = "\n".join(f"      {line}" for line in body.strip().splitlines())
+    return text.replace("STATUS", sipp_status).replace("SDP_BODY", indented)
+
+
+GOOD_SDP = """
+v=0
+o=user1 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [auto_media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+"""
+
+
+def speech_call(gateway: Gateway, tenant: str, key: str, *args: str, pause_ms: int | None = None):
+    pause = pause_ms if pause_ms is not None else int(gateway.speech_s * 1000) + 1500
+    return gateway.sipp(
+        SCENARIOS / "uac_speech.xml",
+        tenant,
+        key,
+        "-key",
+        "leg",
+        "mixed",
+        "-key",
+        "callscribe_call",
+        "",
+        "-d",
+        str(pause),
+        *args,
+    )
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_a_call_is_transcribed_and_stored(gateway):
+    before = gateway.call_ids()
+    assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1"))
+    [call_id] = gateway.new_calls(before, 1)
+    listed = {call["id"]: call for call in gateway.calls()}
+    assert listed[call_id]["status"] == "ended"
+    assert listed[call_id]["source"] == "sip"
+    text = gateway.transcript(call_id, "mixed")
+    assert all(word in text for word in WORDS), text
+
+
+def test_concurrent_calls(gateway):
+    """8 calls, as many at once as this pjsua2 build takes; each gets its own transcript."""
+    before = gateway.call_ids()
+    started = time.monotonic()
+    result = speech_call(
+        gateway, "acme", gateway.keys["acme"], "-m", "8", "-l", str(PJSUA_MAX_CALLS), "-r", "20"
+    )
+    assert_ok(result)
+    calls = gateway.new_calls(before, 8)
+    elapsed = time.monotonic() - started
+    for call_id in calls:
+        text = gateway.transcript(call_id)
+        assert all(word in text for word in WORDS), (call_id, text)
+    print(f"8 SIP calls ({PJSUA_MAX_CALLS} at once) transcribed and ended in {elapsed:.1f} s")
+
+
+def test_trusted_address_needs_no_key(gateway):
+    before = gateway.call_ids()
+    assert_ok(speech_call(gateway, "trusted", "", "-m", "1"))
+    [call_id] = gateway.new_calls(before, 1)
+    assert "tomorrow" in gateway.transcript(call_id)
+
+
+def test_unknown_tenant_and_bad_keys_are_refused(gateway, tmp_path):
+    cases = [
+        ("404", "nobody", gateway.keys["acme"]),  # no such tenant
+        ("403", "acme", "cs_00000000_forged"),  # not a key
+        ("403", "acme", gateway.keys["globex"]),  # another tenant's key
+        ("403", "acme", ""),  # no key, and loopback is not on acme's allow-list
+        ("403", "globex", ""),  # globex trusts 10/8 only
+    ]
+    for status, tenant, key in cases:
+        scenario = tmp_path / f"refused-{status}.xml"
+        scenario.write_text(refused(status, GOOD_SDP))
+        result = gateway.sipp(scenario, tenant, key, "-m", "1")
+        assert result.returncode == 0, (status, tenant, result.stdout[-2000:])
+
+
+def test_malformed_sdp_is_rejected_and_the_next_call_works(gateway, tmp_path):
+    scenario = tmp_path / "malformed.xml"
+    scenario.write_text(refused("400", "v=0\nthis is not sdp\nm=audio port RTP/AVP 0"))
+    result = gateway.sipp(scenario, "acme", gateway.keys["acme"], "-m", "1")
+    assert result.returncode == 0, result.stdout[-2000:]
+    before = gateway.call_ids()
+    assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1"))
+    [call_id] = gateway.new_calls(before, 1)
+    assert "tomorrow" in gateway.transcript(call_id)
+
+
+def test_hangup_mid_utterance_keeps_the_final(gateway):
+    before = gateway.call_ids()
+    # BYE just before the audio ends: no trailing silence, no endpoint; the end flushes it.
+    result = speech_call(
+        gateway, "acme", gateway.keys["acme"], "-m", "1", pause_ms=int(gateway.speech_s * 900)
+    )
+    assert_ok(result)
+    [call_id] = gateway.new_calls(before, 1)
+    assert "tomorrow" in gateway.transcript(call_id)
+
+
+def test_silent_caller_times_out(gateway):
+    before = gateway.call_ids()
+    started = time.monotonic()
+    result = gateway.sipp(SCENARIOS / "uac_silent.xml", "acme", gateway.keys["acme"], "-m", "1")
+    assert_ok(result)  # the gateway sent the BYE
+    assert time.monotonic() - started < gateway.speech_s + RTP_TIMEOUT_S + 5
+    [call_id] = gateway.new_calls(before, 1)
+    assert "tomorrow" in gateway.transcript(call_id)
+
+
+def test_two_legs_share_one_call(gateway):
+    before = gateway.call_ids()
+    shared = f"two-legs-{time.monotonic_ns()}"
+    legs = {}
+    for leg in ("agent", "customer"):
+        argv = [
+            "sipp",
+            f"127.0.0.1:{gateway.sip_port}",
+            "-sf",
+            str(SCENARIOS / "uac_speech.xml"),
+            "-s",
+            "acme",
+            "-key",
+            "key",
+            gateway.keys["acme"],
+            "-key",
+            "leg",
+            leg,
+            "-key",
+            "callscribe_call",
+            shared,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-mp",
+            str(free_port()),
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-m",
+            "1",
+            "-d",
+            str(int(gateway.speech_s * 1000) + 1500),
+        ]
+        legs[leg] = subprocess.Popen(
+            argv, cwd=gateway.folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    for leg, process in legs.items():
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, (leg, output[-2000:])
+    assert gateway.new_calls(before, 1) == [shared]
+    for leg in ("agent", "customer"):
+        assert "tomorrow" in gateway.transcript(shared, leg), leg
