@@ -93,6 +93,16 @@ async def accept(websocket: WebSocket, subprotocol: str | None = None) -> Slot |
         return None
 
 
+async def receive_frame(websocket: WebSocket, timeout_s: float | None = None) -> dict | None:
+    """The client's next message (`bytes` or `text`), or None once it has gone. Raises
+    TimeoutError when `timeout_s` passes first."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), timeout_s)
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    return None if message["type"] == "websocket.disconnect" else message
+
+
 async def close_quietly(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):

@@ -23,7 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio import RawFormat
-from asr_core.service.live import MAX_AUDIO_FRAME_BYTES, MAX_TEXT_FRAME_CHARS, close_quietly
+from asr_core.service.live import (
+    MAX_AUDIO_FRAME_BYTES,
+    MAX_TEXT_FRAME_CHARS,
+    close_quietly,
+    receive_frame,
+)
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
@@ -151,13 +156,7 @@ async def _read_metadata(websocket: WebSocket) -> ForkMetadata | None:
 async def _receive(websocket: WebSocket, session: CallSession, legs: list[str]) -> bool:
     """Feed audio until `{"type": "end"}` (True) or a disconnect (False)."""
     splitter = StereoSplitter() if len(legs) == 2 else None
-    while True:
-        try:
-            message = await websocket.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            return False
-        if message["type"] == "websocket.disconnect":
-            return False
+    while (message := await receive_frame(websocket)) is not None:
         data, text = message.get("bytes"), message.get("text")
         if data is not None:
             if len(data) > MAX_AUDIO_FRAME_BYTES:
@@ -185,6 +184,7 @@ async def _receive(websocket: WebSocket, session: CallSession, legs: list[str]) 
         if kind == "end":
             return True
         await _error(websocket, "unknown_message", f"unknown message type {kind!r}; ignored")
+    return False
 
 
 async def _error(websocket: WebSocket, code: str, message: str) -> None:

@@ -16,17 +16,15 @@ the stream goes on; `stop` or a disconnect ends the call (its last finals are st
 Transcripts are for listeners (`WS /v1/calls/{callSid}/events`), not sent back to Twilio.
 """
 
-import asyncio
 import base64
 import binascii
 import json
 import logging
 
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio import RawFormat
-from asr_core.service.live import MAX_TEXT_FRAME_CHARS, close_quietly
+from asr_core.service.live import MAX_TEXT_FRAME_CHARS, close_quietly, receive_frame
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
@@ -90,17 +88,14 @@ class _TwilioStream:
         """Handle messages until `stop` ("stop") or a disconnect ("disconnected")."""
         while True:
             try:
-                if self.session is None:
-                    message = await asyncio.wait_for(self.websocket.receive(), START_TIMEOUT_S)
-                else:
-                    message = await self.websocket.receive()
+                message = await receive_frame(
+                    self.websocket, START_TIMEOUT_S if self.session is None else None
+                )
             except TimeoutError:
                 raise StreamRefused(
                     "start_timeout", "no start message in time", BAD_REQUEST_CLOSE
                 ) from None
-            except (WebSocketDisconnect, RuntimeError):
-                return "disconnected"
-            if message["type"] == "websocket.disconnect":
+            if message is None:
                 return "disconnected"
             text = message.get("text")
             if text is None:

@@ -80,11 +80,9 @@ class Gateway:
             "whisper-tiny.en",
         )
 
-    def sipp(
-        self, scenario: Path, tenant: str, key: str = "", *args: str, timeout: float = 120
-    ) -> subprocess.CompletedProcess:
-        """Run sipp in `folder` (where speech.wav is) against the gateway."""
-        argv = [
+    def sipp_argv(self, scenario: Path, tenant: str, key: str = "", *args: str) -> list[str]:
+        """A sipp command line against the gateway (run in `folder`, where speech.wav is)."""
+        return [
             "sipp",
             f"127.0.0.1:{self.sip_port}",
             "-sf",
@@ -106,8 +104,17 @@ class Gateway:
             "60s",
             *args,
         ]
+
+    def sipp(
+        self, scenario: Path, tenant: str, key: str = "", *args: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            argv, cwd=self.folder, capture_output=True, text=True, timeout=timeout, check=False
+            self.sipp_argv(scenario, tenant, key, *args),
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def calls(self) -> list[dict]:
@@ -294,36 +301,13 @@ def test_two_legs_share_one_call(gateway):
     shared = f"two-legs-{time.monotonic_ns()}"
     legs = {}
     for leg in ("agent", "customer"):
-        argv = [
-            "sipp",
-            f"127.0.0.1:{gateway.sip_port}",
-            "-sf",
-            str(SCENARIOS / "uac_speech.xml"),
-            "-s",
+        argv = gateway.sipp_argv(
+            SCENARIOS / "uac_speech.xml",
             "acme",
-            "-key",
-            "key",
             gateway.keys["acme"],
-            "-key",
-            "leg",
-            leg,
-            "-key",
-            "callscribe_call",
-            shared,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-            "-mp",
-            str(free_port()),
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-m",
-            "1",
-            "-d",
-            str(int(gateway.speech_s * 1000) + 1500),
-        ]
+            *("-key", "leg", leg, "-key", "callscribe_call", shared, "-m", "1"),
+            *("-d", str(int(gateway.speech_s * 1000) + 1500)),
+        )
         legs[leg] = subprocess.Popen(
             argv, cwd=gateway.folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

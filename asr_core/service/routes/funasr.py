@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 
 from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
@@ -30,6 +29,7 @@ from asr_core.service.live import (
     accept,
     close_quietly,
     new_recognizer,
+    receive_frame,
 )
 from asr_core.streaming import Error, Final, Partial, StreamingRecognizer
 from asr_core.transcribe import TranscribeOptions
@@ -141,13 +141,7 @@ async def funasr_stream(websocket: WebSocket) -> None:
     outbox = Outbox(websocket, renderer.render)
     metrics.active_streams.labels(protocol="funasr").inc()
     try:
-        while True:
-            try:
-                message = await websocket.receive()
-            except WebSocketDisconnect:
-                break
-            if message["type"] == "websocket.disconnect":
-                break
+        while (message := await receive_frame(websocket)) is not None:
             if message.get("bytes") is not None:
                 await _audio(renderer.file, message["bytes"], outbox)
             elif message.get("text") is not None:

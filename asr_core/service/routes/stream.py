@@ -22,7 +22,6 @@ from typing import Literal
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
@@ -35,6 +34,7 @@ from asr_core.service.live import (
     accept,
     close_quietly,
     new_recognizer,
+    receive_frame,
     render_native,
 )
 from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
@@ -169,13 +169,7 @@ async def _receive(
     state,
 ) -> bool:
     """Handle frames until the client ends the stream (True) or goes away (False)."""
-    while True:
-        try:
-            message = await websocket.receive()
-        except WebSocketDisconnect:
-            return False
-        if message["type"] == "websocket.disconnect":
-            return False
+    while (message := await receive_frame(websocket)) is not None:
         data, text = message.get("bytes"), message.get("text")
         if data is not None:
             if len(data) > MAX_AUDIO_FRAME_BYTES:
@@ -196,6 +190,7 @@ async def _receive(
             continue
         if await _control(text, outbox, recognizer, hotwords, state):
             return True
+    return False
 
 
 async def _control(
