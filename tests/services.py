@@ -99,6 +99,12 @@ class _Server:
             self._log_file.close()
             self._log_file = None
 
+    def kill(self) -> None:
+        """SIGKILL the process group, as a crash would: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.stop()
+
     def close(self) -> None:
         """Stop the process and delete the server's files."""
         try:

@@ -14,9 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from starlette.websockets import WebSocketDisconnect
+from websockets.sync.client import connect
 
+from admin_api import migrate
 from admin_api.auth import ADMIN
-from admin_api.models import Call, TranscriptSegment
+from admin_api.db import make_engine
+from admin_api.models import Call, Tenant, TranscriptSegment
 from asr_core.audio import resample
 from asr_core.audio.g711 import pcm16_to_mulaw
 from telephony.adapters.audio_fork import StereoSplitter
@@ -24,6 +27,7 @@ from telephony.adapters.audiosocket import KIND_AUDIO, KIND_ERROR, KIND_HANGUP, 
 from telephony.adapters.reservations import Reservations
 from tests.combined_server import bearer, make_server, new_key
 from tests.helpers import espeak_audio, to_int16
+from tests.services import CallscribeServer
 
 SR = 16_000
 SENTENCE = "Please call me tomorrow morning about the meeting."
@@ -428,3 +432,42 @@ def test_audiosocket_is_off_unless_configured(transcriber, tmp_path):
         made = client.post(path, json={"tenant_id": "local"}, headers=bearer(key))
         assert made.status_code == 503
     database.dispose()
+
+
+def test_a_killed_gateway_leaves_no_call_active_after_restart(tmp_path, speech):
+    """kill -9 during a live call, then start again: the call is marked interrupted."""
+    url = f"sqlite:///{tmp_path / 'admin.db'}"
+    migrate.upgrade(url)
+    database = make_engine(url)
+    with Session(database) as db:
+        db.add(Tenant(id="acme", name="Acme"))
+        db.commit()
+    key = new_key(database, "tenant", "acme")
+    server = CallscribeServer(
+        {"CALLSCRIBE_DATABASE_URL": url, "CALLSCRIBE_AUTH": "keys"}, "whisper-tiny.en"
+    )
+    server.start()
+    try:
+        call_sid = new_call_sid()
+        address = server.url.replace("http", "ws", 1) + "/v1/media-streams/twilio"
+        with connect(address, additional_headers=bearer(key)) as ws:
+            ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            ws.send(json.dumps(twilio_start(call_sid, ["inbound"])))
+            for message in twilio_media({"inbound": mulaw_8k(speech[0][: SR // 2])}):
+                ws.send(message)
+            deadline = time.monotonic() + 30
+            while (status := call_status(database, call_sid)) != "active":
+                assert time.monotonic() < deadline, status
+                time.sleep(0.1)
+            server.kill()
+        server.start()  # same port, so the same node name
+        assert call_status(database, call_sid) == "interrupted"
+    finally:
+        server.close()
+        database.dispose()
+
+
+def call_status(database, call_id: str) -> str | None:
+    with Session(database) as db:
+        call = db.get(Call, call_id)
+        return call.status if call is not None else None
