@@ -106,6 +106,20 @@ async def run_streams(url: str, playlists: list[list[Clip]]) -> list[StreamResul
     )
 
 
+def capacity_playlists(clips: list[Clip], streams: int, seconds: float) -> list[list[Clip]]:
+    """`streams` playlists of about `seconds` each, each starting at another clip."""
+    playlists = []
+    for i in range(streams):
+        chosen, total = [], 0.0
+        for clip in clips[i * 7 % len(clips) :] + clips:
+            if total >= seconds:
+                break
+            chosen.append(Clip(clip.utterance, clip.audio))
+            total += len(clip.audio) / SR + GAP_S
+        playlists.append(chosen)
+    return playlists
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
@@ -166,15 +180,7 @@ def main() -> None:
         }
         capacity = {}
         for streams in [int(x) for x in args.capacity.split(",") if x]:
-            playlists = []
-            for i in range(streams):
-                chosen, total = [], 0.0
-                for clip in clips[i * 7 % len(clips) :] + clips:
-                    if total >= args.capacity_seconds:
-                        break
-                    chosen.append(Clip(clip.utterance, clip.audio))
-                    total += len(clip.audio) / SR + GAP_S
-                playlists.append(chosen)
+            playlists = capacity_playlists(clips, streams, args.capacity_seconds)
             capacity[str(streams)] = latency_report(asyncio.run(run_streams(url, playlists)))
         report["capacity_runs"] = capacity
     finally:
