@@ -6,41 +6,20 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
-from starlette.responses import Response
-from starlette.types import Scope
 
 from admin_api.api.routes import calls, hotword_lists, keys, session, tenants, tokens
 from admin_api.crud.hotword_lists import VersionConflict
 from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import error_response, install_error_handlers
+from asr_core.service.static import StrictStaticFiles, strict_headers
 
 Publisher = Callable[[str, str, int], None]
 """Announces `(tenant, list, tenant hot-word version)` after a hot-word change is committed."""
 
 UI_DIR = Path(__file__).parent / "ui"
-UI_HEADERS = {
-    # The UI holds an API key: only its own script and styles run, nothing is loaded from
-    # elsewhere, and no other site may frame it.
-    "content-security-policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "cache-control": "no-cache",
-}
-
-
-class AdminUiFiles(StaticFiles):
-    """The admin UI's static files (`admin_api/ui/`), with a strict content security policy."""
-
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        response.headers.update(UI_HEADERS)
-        return response
+UI_HEADERS = strict_headers()
+"""The UI holds an API key: only its own script and styles run."""
 
 
 def install(
@@ -67,7 +46,11 @@ def install(
     def _admin_ui() -> RedirectResponse:
         return RedirectResponse("admin/")  # relative: still right behind a path-prefix proxy
 
-    app.mount("/admin", AdminUiFiles(directory=UI_DIR, html=True), name="admin-ui")
+    app.mount(
+        "/admin",
+        StrictStaticFiles(directory=UI_DIR, html=True, headers=UI_HEADERS),
+        name="admin-ui",
+    )
 
     @app.exception_handler(VersionConflict)
     async def _conflict(_: Request, exc: VersionConflict) -> JSONResponse:

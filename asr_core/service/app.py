@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from asr_core.hotwords import HotwordIndex, HotwordLimits
 from asr_core.service.auth import Authenticator
@@ -16,7 +15,7 @@ from asr_core.service.errors import install_error_handlers
 from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
 from asr_core.service.quotas import QuotaLimits, TenantQuotas
-from asr_core.service.routes import funasr, health, hotwords, stream, transcriptions
+from asr_core.service.routes import demo, funasr, health, hotwords, stream, transcriptions
 from asr_core.streaming import DecodeScheduler, StreamingOptions
 from asr_core.transcribe import Transcriber
 
@@ -101,8 +100,6 @@ def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) ->
     app.include_router(stream.router)
     app.include_router(funasr.router)
 
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    demo.install(app)  # the demo page at `/`; API docs stay at `/docs`
 
     return app

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,30 +29,14 @@ from admin_api.crud import keys
 from admin_api.db import make_engine
 from admin_api.main import create_admin_app
 from asr_core.audio import decode_audio
+from tests.browser import artifacts_dir, chromium, step, watched_page
 from tests.helpers import espeak_wav, to_int16
 from tests.services import CallscribeServer
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TRANSCRIBE_S = 240  # two transcriptions of a few seconds of speech, on two shared cores
 SPEECH = "Please call Xiaomeng Zhao about the CRISPR assay."
 FIXED_TSV = "Xiaomeng Zhao\tShiaomeng Zhao\nCRISPR\tcrisper\nOzempic\n"
 BROKEN_TSV = "Xiaomeng Zhao\tShiaomeng Zhao\nCRISPR\tcrisper\n" + "x" * 70 + "\nOzempic\n"
-
-
-def artifacts_dir() -> Path:
-    folder = Path(os.environ.get("CALLSCRIBE_TEST_ARTIFACTS") or REPO / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def key_prefix(secret: str) -> str:
@@ -195,69 +179,18 @@ class LiveCall:
 # ---------------------------------------------------------------- the browser
 
 
-def _browser_or_skip():
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-        problems.append(
-            "playwright is not installed (.venv/bin/pip install -c constraints.txt playwright; "
-            "never `playwright install`)"
-        )
-    if problems:
-        reason = "admin UI browser test: " + "; ".join(problems)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return sync_playwright
-
-
 @pytest.fixture(scope="module")
 def browser():
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium("admin UI browser test") as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser):
-    """A fresh tab; uncaught script errors fail the test."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(20_000)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    tab.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}")
-            if message.type == "error" and "Failed to load resource" not in message.text
-            else None
-        ),
-    )
-    yield tab
-    context.close()
-    assert not problems, problems
-
-
-@contextmanager
-def step(page, name: str):
-    """One step of the walk-through; a failing step leaves a screenshot named after it."""
-    try:
-        yield
-    except BaseException:
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        page.screenshot(path=str(artifacts_dir() / f"admin-ui-failed-{slug}.png"), full_page=True)
-        raise
+    with watched_page(
+        browser, viewport={"width": 1360, "height": 900}, accept_downloads=True
+    ) as tab:
+        yield tab
 
 
 @pytest.fixture(scope="module")
@@ -519,38 +452,38 @@ def tenant_key_sees_its_own_tenant(page, server: AdminServer) -> None:
 
 def test_admin_ui_end_to_end(browser, server, page, speech_wav):
     """The walk-through; `browser` first so a missing Chromium skips before the server starts."""
-    with step(page, "log in"):
+    with step(page, "log in", "admin-ui"):
         log_in(page, server)
-    with step(page, "create tenant and keys"):
+    with step(page, "create tenant and keys", "admin-ui"):
         create_tenant_and_keys(page, server)
-    with step(page, "open tenant"):
+    with step(page, "open tenant", "admin-ui"):
         open_tenant(page, server)
-    with step(page, "create list"):
+    with step(page, "create list", "admin-ui"):
         create_list(page)
     call = LiveCall(server, decode_audio(speech_wav))
-    with step(page, "a live call before the fix"):
+    with step(page, "a live call before the fix", "admin-ui"):
         assert "Xiaomeng Zhao" not in call.speak()["text"]
-    with step(page, "import with an error"):
+    with step(page, "import with an error", "admin-ui"):
         import_with_an_error(page)
-    with step(page, "import the fix"):
+    with step(page, "import the fix", "admin-ui"):
         import_the_fix(page)
-    with step(page, "the live call picks up the new phrase"):
+    with step(page, "the live call picks up the new phrase", "admin-ui"):
         live_call_picks_up(call, server, "Xiaomeng Zhao")
-    with step(page, "edit rows and save"):
+    with step(page, "edit rows and save", "admin-ui"):
         edit_rows_and_save(page, server)
-    with step(page, "save after someone else"):
+    with step(page, "save after someone else", "admin-ui"):
         save_after_someone_else(page, server)
-    with step(page, "version history"):
+    with step(page, "version history", "admin-ui"):
         version_history(page, server)
-    with step(page, "try it"):
+    with step(page, "try it", "admin-ui"):
         try_it(page, speech_wav)
-    with step(page, "roll back"):
+    with step(page, "roll back", "admin-ui"):
         roll_back(page)
-    with step(page, "the live call drops the phrase again"):
+    with step(page, "the live call drops the phrase again", "admin-ui"):
         live_call_picks_up(call, server, None)
     call.close()
-    with step(page, "export"):
+    with step(page, "export", "admin-ui"):
         export(page)
     page.screenshot(path=str(artifacts_dir() / "admin-ui.png"), full_page=True)
-    with step(page, "tenant key"):
+    with step(page, "tenant key", "admin-ui"):
         tenant_key_sees_its_own_tenant(page, server)

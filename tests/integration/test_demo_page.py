@@ -1,0 +1,145 @@
+"""The demo page at `/`: served with its content security policy (browser-free), and end to end
+in Debian's headless Chromium with a fake microphone that plays espeak-ng speech: live captions
+over `/v1/stream` from the real `callscribe serve`, and a file transcribed through the form.
+
+Never run `playwright install`: the browser is the system one (`/usr/bin/chromium`). Without it
+(or without the playwright package) the browser test is skipped, except under `CI=true`.
+A full-page screenshot lands in `$CALLSCRIBE_TEST_ARTIFACTS` (default `test-artifacts/`).
+"""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from asr_core.audio import decode_audio
+from asr_core.service import create_app
+from tests.browser import artifacts_dir, chromium, step, watched_page
+from tests.helpers import espeak_wav, wav_bytes
+from tests.services import CallscribeServer
+
+SPEECH = "Please call me tomorrow morning about the meeting."
+CAPTION_S = 120  # the first live final: model warm-up and decoding on two shared cores
+TRANSCRIBE_S = 180
+
+
+# ---------------------------------------------------------------- browser-free checks
+
+
+@pytest.fixture(scope="module")
+def client(transcriber):
+    with TestClient(create_app(transcriber)) as client:
+        yield client
+
+
+def test_the_page_is_served_at_the_root_with_its_policy(client):
+    page = client.get("/", follow_redirects=False)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '<script type="module" src="demo/demo.js">' in page.text
+    assert 'href="docs"' in page.text and 'href="admin/"' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "connect-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+    script = client.get("/demo/demo.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "v1/stream" in script.text and "v1/audio/transcriptions" in script.text
+    assert "content-security-policy" in script.headers
+    worklet = client.get("/demo/pcm-worklet.js")
+    assert "javascript" in worklet.headers["content-type"]
+    assert "registerProcessor" in worklet.text
+    assert "text/css" in client.get("/demo/demo.css").headers["content-type"]
+    assert client.get("/demo/missing.js").status_code == 404
+    assert client.get("/demo/index.html").status_code == 404
+
+    assert client.get("/docs").status_code == 200
+    assert not [p for p in client.get("/openapi.json").json()["paths"] if p in ("/", "/demo")]
+
+
+# ---------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory) -> Path:
+    """The sentence, then 2 s of silence (so the segment ends), as 16-bit mono 16 kHz: the
+    fake microphone plays it in a loop."""
+    folder = tmp_path_factory.mktemp("demo-speech")
+    audio = decode_audio(espeak_wav(SPEECH, folder / "espeak.wav"))
+    audio = np.concatenate([audio, np.zeros(32_000, dtype=np.float32)])
+    path = folder / "call.wav"
+    path.write_bytes(wav_bytes(audio, 16_000))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[CallscribeServer]:
+    """`callscribe serve` in its embedded default: local mode, no key needed on loopback."""
+    serve = CallscribeServer({})
+    serve.start()
+    try:
+        yield serve
+    finally:
+        serve.close()
+
+
+@pytest.fixture
+def page(speech_wav):
+    fake_microphone = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={speech_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with (
+        chromium("demo page browser test", fake_microphone) as browser,
+        watched_page(browser, viewport={"width": 1280, "height": 900}) as tab,
+    ):
+        yield tab
+
+
+def test_live_captions_from_the_microphone_and_a_file(page, server, speech_wav):
+    from playwright.sync_api import expect
+
+    with step(page, "open", "demo"):
+        page.goto(server.url + "/")
+        expect(page.get_by_test_id("link-docs")).to_have_attribute("href", "docs")
+        expect(page.locator("#live-toggle")).to_have_text("Start")
+
+    with step(page, "a bad token is refused with the close code", "demo"):
+        page.fill("#credential", "not-a-token")
+        page.click("#live-toggle")
+        expect(page.locator("#live-error")).to_contain_text("code 4401")
+        expect(page.locator("#live-toggle")).to_have_text("Start")
+        page.fill("#credential", "")
+
+    with step(page, "live captions", "demo"):
+        page.select_option("#language", "en")
+        page.fill("#hotwords", "tomorrow morning\n")
+        page.click("#live-toggle")
+        expect(page.locator("#live-toggle")).to_have_text("Stop")
+        expect(page.locator("#live-status")).to_contain_text("Listening", timeout=30_000)
+        expect(page.locator("#live-error")).to_be_hidden()
+        final = page.get_by_test_id("final").filter(has_text=re.compile("tomorrow", re.I))
+        expect(final.first).to_be_visible(timeout=CAPTION_S * 1000)
+        expect(final.first).to_contain_text("en")
+        page.click("#hotwords-apply")
+        expect(page.locator("#live-meta")).to_contain_text("Hot-words apply from segment")
+        page.click("#live-toggle")
+        expect(page.locator("#live-toggle")).to_have_text("Start", timeout=60_000)
+        expect(page.locator("#live-status")).to_have_text("Stopped")
+        expect(page.locator("#live-error")).to_be_hidden()
+
+    with step(page, "transcribe a file", "demo"):
+        page.set_input_files("#file-input", str(speech_wav))
+        page.click("#file-submit")
+        expect(page.locator("#file-text")).to_contain_text(
+            re.compile("tomorrow", re.I), timeout=TRANSCRIBE_S * 1000
+        )
+        expect(page.get_by_test_id("file-segment").first).to_be_visible()
+        expect(page.locator("#file-error")).to_be_hidden()
+
+    page.screenshot(path=str(artifacts_dir() / "demo-page.png"), full_page=True)
