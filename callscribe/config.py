@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     sip_rtp_timeout_s: float = Field(
         30.0, gt=0, description="A SIP call with no RTP for this long is ended"
     )
+    webrtc_ice_servers: str = Field(
+        "",
+        description="STUN/TURN URLs for WebRTC calls, comma-separated (unset: none; never a "
+        "public default)",
+    )
+    webrtc_hosts: str = Field(
+        "",
+        description="IPs offered as WebRTC host candidates, comma-separated (unset: aioice's "
+        "choice, which never includes loopback; 127.0.0.1 for a browser on this machine)",
+    )
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

@@ -16,6 +16,7 @@ from sqlmodel import Session
 import admin_api.main
 import telephony.adapters
 import telephony.api
+import telephony.webrtc
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
@@ -79,6 +80,8 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
         app.state.config.services = (*app.state.config.services, sip_gateway(settings, app))
     app.include_router(telephony.api.router)
     telephony.adapters.install(app, settings.audiosocket_host, settings.audiosocket_port)
+    app.include_router(telephony.webrtc.router)
+    telephony.webrtc.install(app, settings.webrtc_ice_servers, settings.webrtc_hosts)
     return app
 
 

@@ -36,6 +36,7 @@ from admin_api.models import Call, Tenant, TranscriptSegment, utcnow
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.hotwords import HotwordIndex
+from asr_core.service.hotwords import combined
 from asr_core.streaming import Error, Final, StreamingRecognizer, to_dict
 
 logger = logging.getLogger(__name__)
@@ -276,8 +277,10 @@ class CallHub:
         source: str,
         call_id: str | None = None,
         language: str | None = None,
+        hotwords: HotwordIndex | None = None,
     ) -> CallSession:
-        """Admit a new call of `tenant_id` (raises `CallRefused`); add legs to it next."""
+        """Admit a new call of `tenant_id` (raises `CallRefused`); add legs to it next.
+        `hotwords`: phrases for this call only, on top of the tenant's lists."""
         finals_waiting, _ = self.state.scheduler.pending
         if len(self.calls) >= self.max_calls or finals_waiting >= self.max_waiting_finals:
             raise CallRefused(
@@ -301,8 +304,10 @@ class CallHub:
         if hook is not None:
             await asyncio.to_thread(hook, caller)  # the first lookup may query
 
-        def hotwords() -> HotwordIndex | None:
-            return hook(caller) if hook is not None else None
+        extra = hotwords
+
+        def call_hotwords() -> HotwordIndex | None:
+            return combined(hook(caller) if hook is not None else None, extra)
 
         recordings = None
         if self.recordings_dir is not None:
@@ -314,7 +319,7 @@ class CallHub:
             slot.release()
             raise
         session = CallSession(
-            self, call_id, tenant_id, source, language, hotwords, recordings, slot
+            self, call_id, tenant_id, source, language, call_hotwords, recordings, slot
         )
         self.calls[call_id] = session
         self.state.metrics.streams.active_streams.labels(protocol=f"call-{source}").inc()

@@ -16,6 +16,7 @@ from admin_api.models import Call, Tenant, TranscriptSegment
 from asr_core.audio import RawFormat
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
+from asr_core.hotwords import HotwordIndex, parse_hotwords
 from telephony.session import CallRefused
 from tests.combined_server import bearer, make_server, new_key
 from tests.helpers import espeak_audio, refused_stream, to_int16
@@ -178,3 +179,21 @@ def test_call_ids_are_checked_and_never_reused(server):
     with pytest.raises(CallRefused) as used:
         open_call(client, "acme", {}, call_id="CA1234")
     assert used.value.status == 409
+
+
+def test_a_calls_own_hotwords_add_to_the_tenants(server, tmp_path):
+    client, database, _ = server
+    rare = espeak_audio("Please call Xiaomeng Zhao about the CRISPR assay.", tmp_path)
+    extra = HotwordIndex(parse_hotwords("Xiaomeng Zhao\nCRISPR", "lines"))
+    texts = {}
+    for label, hotwords in (("without", None), ("with", extra)):
+        session = open_call(
+            client, "acme", {"mixed": RawFormat("mulaw", 8000)}, language="en", hotwords=hotwords
+        )
+        feed_in_packets(session, "mixed", mulaw_8k(np.concatenate([rare, np.zeros(16_000)])))
+        client.portal.call(session.end)
+        with Session(database) as db:
+            rows = db.exec(select(TranscriptSegment).where(TranscriptSegment.call_id == session.id))
+            texts[label] = " ".join(row.text for row in rows)
+    assert "Xiaomeng Zhao" in texts["with"]
+    assert "Xiaomeng Zhao" not in texts["without"]

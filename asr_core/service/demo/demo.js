@@ -1,8 +1,10 @@
 // callscribe demo page: live captions from the microphone over the native streaming WebSocket
-// (`/v1/stream`), and file transcription (`POST /v1/audio/transcriptions`). No dependencies.
+// (`/v1/stream`) or as a WebRTC call (`POST /v1/webrtc/offer`, captions on a data channel), and
+// file transcription (`POST /v1/audio/transcriptions`). No dependencies.
 
 const STREAM_RATES = [8000, 16000, 48000];
 const CHUNK_MS = 100;
+const ICE_GATHERING_MS = 5000;
 const CLOSE_REASONS = {
   1006: "the connection dropped",
   1011: "the server hit an internal error",
@@ -14,6 +16,7 @@ const CLOSE_REASONS = {
 const $ = (id) => document.getElementById(id);
 const el = {
   language: $("language"),
+  transport: $("transport"),
   hotwords: $("hotwords"),
   credential: $("credential"),
   toggle: $("live-toggle"),
@@ -177,6 +180,12 @@ function onEvent(event) {
     case "closed":
       if (live) live.closedByServer = true;
       break;
+    case "call_ended":
+      if (live) {
+        live.closedByServer = true;
+        teardown(live);
+      }
+      break;
     default:
       break; // endpoint, pong
   }
@@ -189,6 +198,10 @@ async function startLive() {
   el.toggle.disabled = true;
   const session = { configured: false, stopping: false, closedByServer: false };
   live = session;
+  if (el.transport.value === "webrtc") {
+    await startWebrtc(session);
+    return;
+  }
   try {
     if (!navigator.mediaDevices || !window.AudioWorkletNode) {
       throw new Error("this browser cannot capture audio here (it needs https or localhost)");
@@ -262,14 +275,95 @@ async function startLive() {
     setRunning(true);
     setStatus("Connecting…", "busy");
   } catch (error) {
-    const message =
-      error.name === "NotAllowedError"
-        ? "microphone access was refused"
-        : error.name === "NotFoundError"
-          ? "no microphone found"
-          : error.message;
-    showError(el.liveError, `Could not start: ${message}`);
-    teardown(session);
+    startFailed(session, error);
+  } finally {
+    el.toggle.disabled = false;
+  }
+}
+
+function startFailed(session, error) {
+  const message =
+    error.name === "NotAllowedError"
+      ? "microphone access was refused"
+      : error.name === "NotFoundError"
+        ? "no microphone found"
+        : error.message;
+  showError(el.liveError, `Could not start: ${message}`);
+  teardown(session);
+}
+
+/** Resolves once the peer has gathered every ICE candidate (the server does not trickle). */
+function iceGathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ICE_GATHERING_MS);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+/** The microphone as a WebRTC call: audio on the track, the call's events on the data channel.
+ * Raw capture (no echo cancellation, noise suppression or gain control): ASR wants the signal. */
+async function startWebrtc(session) {
+  try {
+    if (!navigator.mediaDevices || !window.RTCPeerConnection) {
+      throw new Error("this browser cannot make WebRTC calls here (it needs https or localhost)");
+    }
+    session.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    session.pc = pc;
+    for (const track of session.stream.getAudioTracks()) pc.addTrack(track, session.stream);
+    const channel = pc.createDataChannel("captions");
+    session.channel = channel;
+    channel.onopen = () => setStatus(`Listening (WebRTC, ${el.language.value})`, "live");
+    channel.onmessage = (message) => {
+      if (typeof message.data !== "string") return;
+      try {
+        onEvent(JSON.parse(message.data));
+      } catch (error) {
+        showError(el.liveError, `Bad message from the server: ${error.message}`);
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed" && live === session) {
+        showError(el.liveError, "The WebRTC connection failed");
+        teardown(session);
+      }
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered(pc);
+    const cred = credential();
+    const url = new URL("v1/webrtc/offer", location.href);
+    const headers = { "content-type": "application/json" };
+    if (cred.kind === "key") headers.authorization = `Bearer ${cred.value}`;
+    if (cred.kind === "token") url.searchParams.set("token", cred.value);
+    const response = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        sdp: pc.localDescription.sdp,
+        type: "offer",
+        language: el.language.value,
+        hotwords: hotwordsText() || null,
+      }),
+    });
+    if (!response.ok) throw new Error(`the call was refused: ${await apiError(response)}`);
+    const answer = await response.json();
+    session.callId = answer.call_id;
+    if (live !== session) return; // stopped meanwhile
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    el.meta.textContent = "WebRTC call: the tenant's hot-word lists apply.";
+    setRunning(true);
+    el.apply.disabled = true; // per-call hot-words go over the WebSocket only
+    setStatus("Connecting…", "busy");
+  } catch (error) {
+    startFailed(session, error);
   } finally {
     el.toggle.disabled = false;
   }
@@ -282,6 +376,16 @@ function stopLive() {
   session.stopping = true;
   setStatus("Finishing…", "busy");
   stopCapture(session);
+  if (session.channel) {
+    // WebRTC: hang up; the last finals, then `call_ended`, come on the data channel.
+    if (session.channel.readyState === "open") {
+      session.channel.send(JSON.stringify({ type: "end" }));
+      session.timer = setTimeout(() => teardown(session), 30000);
+    } else {
+      teardown(session);
+    }
+    return;
+  }
   if (session.node && session.socket && session.socket.readyState === WebSocket.OPEN) {
     session.node.port.postMessage("flush"); // the remainder, then `end` (see port.onmessage)
     session.timer = setTimeout(() => session.socket.close(1000, "client stopped"), 30000);
@@ -300,6 +404,7 @@ function teardown(session) {
   clearTimeout(session.timer);
   if (session.context && session.context.state !== "closed") session.context.close();
   if (session.socket && session.socket.readyState <= WebSocket.OPEN) session.socket.close();
+  if (session.pc && session.pc.connectionState !== "closed") session.pc.close();
   if (live === session) {
     live = null;
     setRunning(false);
