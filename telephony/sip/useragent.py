@@ -122,10 +122,12 @@ class UserAgent:
         self.ready.set()
         try:
             while not self._stop.is_set():
-                endpoint.libHandleEvents(POLL_MS)
-                self._tick()
-        except Exception:
-            logger.exception("the SIP user agent failed")
+                try:
+                    endpoint.libHandleEvents(POLL_MS)
+                    self._tick()
+                except Exception:  # one call's trouble must not stop the others' signalling
+                    logger.exception("SIP user agent error; going on")
+                    time.sleep(POLL_MS / 1000)
         finally:
             self._hang_up_all(endpoint)
             self._destroy(endpoint, account)
