@@ -7,6 +7,7 @@ Never run `playwright install`: the browser is the system one (`/usr/bin/chromiu
 A full-page screenshot lands in `$CALLSCRIBE_TEST_ARTIFACTS` (default `test-artifacts/`).
 """
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,9 @@ def page(speech_wav):
     ]
     with (
         chromium("demo page browser test", fake_microphone) as browser,
-        watched_page(browser, viewport={"width": 1280, "height": 900}) as tab,
+        watched_page(
+            browser, viewport={"width": 1280, "height": 900}, accept_downloads=True
+        ) as tab,
     ):
         yield tab
 
@@ -142,4 +145,22 @@ def test_live_captions_from_the_microphone_and_a_file(page, server, speech_wav):
         expect(page.get_by_test_id("file-segment").first).to_be_visible()
         expect(page.locator("#file-error")).to_be_hidden()
 
+    with step(page, "download the transcripts", "demo"):
+        srt = download(page, "live", "srt")
+        assert srt.startswith("1\n00:00:") and " --> " in srt and "tomorrow" in srt.lower()
+        vtt = download(page, "file", "vtt")
+        assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ") and "tomorrow" in vtt.lower()
+        saved = json.loads(download(page, "file", "json"))
+        assert "tomorrow" in saved["text"].lower() and saved["segments"][0]["end"] > 0
+
     page.screenshot(path=str(artifacts_dir() / "demo-page.png"), full_page=True)
+
+
+def download(page, panel: str, fmt: str) -> str:
+    """Save a panel's transcript in a format through the page; the file's text."""
+    page.select_option(f"#{panel}-format", fmt)
+    with page.expect_download() as saving:
+        page.click(f"#{panel}-download")
+    saved = saving.value
+    assert saved.suggested_filename.endswith(f".{fmt}")
+    return Path(saved.path()).read_text()

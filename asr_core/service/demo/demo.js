@@ -38,6 +38,9 @@ const el = {
   fileSegments: $("file-segments").querySelector("tbody"),
 };
 
+// What the download buttons save: [{start, end, text}] in seconds, per panel.
+const transcripts = { live: [], file: [] };
+
 // ---------------------------------------------------------------- helpers
 
 function showError(node, message) {
@@ -156,6 +159,7 @@ function addFinal(event) {
   if (event.hotwords && event.hotwords.length) meta.title = `Prompted: ${event.hotwords.join(", ")}`;
   item.append(body, meta);
   el.finals.append(item);
+  transcripts.live.push({ start: event.start_ms / 1000, end: event.end_ms / 1000, text });
   el.empty.hidden = true;
   item.scrollIntoView({ block: "nearest" });
 }
@@ -421,6 +425,7 @@ el.apply.addEventListener("click", () => {
 
 el.clear.addEventListener("click", () => {
   el.finals.replaceChildren();
+  transcripts.live = [];
   el.partial.hidden = true;
   el.empty.hidden = false;
   el.meta.textContent = "";
@@ -430,6 +435,7 @@ el.clear.addEventListener("click", () => {
 // ---------------------------------------------------------------- file transcription
 
 function showSegments(segments) {
+  transcripts.file = segments.map((s) => ({ start: s.start, end: s.end, text: s.text.trim() }));
   el.fileSegments.replaceChildren(
     ...segments.map((segment) => {
       const row = document.createElement("tr");
@@ -488,3 +494,49 @@ el.fileForm.addEventListener("submit", async (event) => {
     el.fileSubmit.disabled = false;
   }
 });
+
+// ---------------------------------------------------------------- transcript downloads
+
+function timestamp(s, separator) {
+  const ms = Math.max(0, Math.round(s * 1000));
+  const pad = (n, width = 2) => String(n).padStart(width, "0");
+  const clockPart = `${pad(Math.floor(ms / 3600000))}:${pad(Math.floor(ms / 60000) % 60)}`;
+  return `${clockPart}:${pad(Math.floor(ms / 1000) % 60)}${separator}${pad(ms % 1000, 3)}`;
+}
+
+function renderTranscript(segments, format) {
+  if (format === "json") {
+    return JSON.stringify({ text: segments.map((s) => s.text).join(" "), segments }, null, 2);
+  }
+  if (format === "txt") return segments.map((s) => s.text).join("\n") + "\n";
+  const separator = format === "srt" ? "," : ".";
+  const cues = segments.map((s, index) => {
+    const range = `${timestamp(s.start, separator)} --> ${timestamp(s.end, separator)}`;
+    return format === "srt" ? `${index + 1}\n${range}\n${s.text}\n` : `${range}\n${s.text}\n`;
+  });
+  return (format === "vtt" ? "WEBVTT\n\n" : "") + cues.join("\n");
+}
+
+const MEDIA_TYPES = {
+  txt: "text/plain",
+  srt: "application/x-subrip",
+  vtt: "text/vtt",
+  json: "application/json",
+};
+
+function downloadTranscript(which) {
+  const format = $(`${which}-format`).value;
+  const text = renderTranscript(transcripts[which], format);
+  const url = URL.createObjectURL(new Blob([text], { type: `${MEDIA_TYPES[format]};charset=utf-8` }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = `${which === "live" ? "captions" : "transcript"}.${format}`;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+$("live-download").addEventListener("click", () => downloadTranscript("live"));
+$("file-download").addEventListener("click", () => downloadTranscript("file"));
