@@ -12,10 +12,14 @@ TEST_EXTRAS := dev,tiny,funaudio
 run: $(VENV)/.stamp-run
 	$(VENV)/bin/callscribe serve
 
+# The SIP tests run in a pytest process of their own: after the rest of the suite in the same
+# process, two of them (the gateway-sent BYE, two legs) intermittently find the pjsua2 user
+# agent unresponsive; alone they pass. Under investigation (see the SIP gateway issue).
 test: system-deps $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --ignore=tests/integration/test_sip.py
+	$(VENV)/bin/pytest tests/integration/test_sip.py
 
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
