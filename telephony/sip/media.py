@@ -1,9 +1,12 @@
 """The audio tap of one SIP dialog: a pjmedia conference port that hands each received frame
 to the call session. Runs on pjmedia's clock thread, so it only copies and queues."""
 
+import logging
 from collections.abc import Callable
 
 import pjsua2 as pj
+
+logger = logging.getLogger(__name__)
 
 CLOCK_RATE = 16_000
 """The bridge resamples every codec to the port's clock: 16 kHz s16le mono, 20 ms frames."""
@@ -27,5 +30,9 @@ class FrameTap(pj.AudioMediaPort):
         self.feed = feed
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        if frame.size:
-            self.feed(bytes(frame.buf))
+        # Called with pjmedia's locks held: nothing may escape into it.
+        try:
+            if frame.size:
+                self.feed(bytes(frame.buf))
+        except Exception:
+            logger.exception("SIP frame callback failed")

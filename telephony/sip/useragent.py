@@ -7,6 +7,7 @@ on it. Frames arrive on pjmedia's own clock thread (see `media.FrameTap`).
 """
 
 import concurrent.futures
+import contextlib
 import gc
 import logging
 import re
@@ -64,12 +65,17 @@ class _Call(pj.Call):
         self.end_reason = "hangup"
         self.disconnected = False
 
+    # pjsua calls these with its locks held: an exception escaping into it would leave them
+    # held and the whole user agent stuck, so every callback catches and logs its own.
+
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.agent.disconnected(self)
+        with _contained("call state"):
+            if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.agent.disconnected(self)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
-        self.agent.media_changed(self)
+        with _contained("call media"):
+            self.agent.media_changed(self)
 
 
 class _Account(pj.Account):
@@ -78,15 +84,25 @@ class _Account(pj.Account):
         self.agent = agent
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        self.agent.incoming(self, prm)
+        with _contained("incoming call"):
+            self.agent.incoming(self, prm)
 
 
 class _LogWriter(pj.LogWriter):
     """pjsip's warnings and errors into Python logging."""
 
     def write(self, entry: pj.LogEntry) -> None:
-        level = logging.ERROR if entry.level <= 1 else logging.WARNING
-        logger.log(level, "pjsip: %s", entry.msg.strip())
+        with _contained("log"):
+            level = logging.ERROR if entry.level <= 1 else logging.WARNING
+            logger.log(level, "pjsip: %s", entry.msg.strip())
+
+
+@contextlib.contextmanager
+def _contained(what: str):
+    try:
+        yield
+    except Exception:
+        logger.exception("SIP %s callback failed", what)
 
 
 class UserAgent:
