@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from asr_core.transcribe import Transcriber
@@ -13,6 +14,7 @@ TESTDATA = Path(
 )
 
 ENGLISH_SENTENCE = "The quick brown fox jumps over the lazy dog. Please call me tomorrow morning."
+MEETING_SENTENCE = "Please call me tomorrow morning about the meeting."
 ENGLISH_WORDS = ["quick", "brown", "fox", "lazy", "dog", "call", "tomorrow", "morning"]
 # 我想预约明天下午三点的会议室 ("I'd like to book the meeting room for 3 pm tomorrow").
 MANDARIN_PINYIN = "wo3 xiang3 yu4 yue1 ming2 tian1 xia4 wu3 san1 dian3 de5 hui4 yi4 shi4"
@@ -106,3 +108,16 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'callscribe.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def meeting_wav(speech_dir) -> Path:
+    """A sentence, then 2 s of silence (so its segment ends), as 16-bit mono 16 kHz: what the
+    browser tests' fake microphone and WebRTC player send."""
+    from asr_core.audio import decode_audio
+    from tests.helpers import wav_bytes
+
+    audio = decode_audio(espeak_wav(MEETING_SENTENCE, speech_dir / "meeting-espeak.wav"))
+    path = speech_dir / "meeting.wav"
+    path.write_bytes(wav_bytes(np.concatenate([audio, np.zeros(32_000, np.float32)]), 16_000))
+    return path

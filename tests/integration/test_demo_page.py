@@ -12,17 +12,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from asr_core.audio import decode_audio
 from asr_core.service import create_app
 from tests.browser import artifacts_dir, chromium, step, watched_page
-from tests.helpers import espeak_wav, wav_bytes
 from tests.services import CallscribeServer
 
-SPEECH = "Please call me tomorrow morning about the meeting."
 CAPTION_S = 120  # the first live final: model warm-up and decoding on two shared cores
 TRANSCRIBE_S = 180
 
@@ -65,18 +61,6 @@ def test_the_page_is_served_at_the_root_with_its_policy(client):
 
 
 @pytest.fixture(scope="module")
-def speech_wav(tmp_path_factory) -> Path:
-    """The sentence, then 2 s of silence (so the segment ends), as 16-bit mono 16 kHz: the
-    fake microphone plays it in a loop."""
-    folder = tmp_path_factory.mktemp("demo-speech")
-    audio = decode_audio(espeak_wav(SPEECH, folder / "espeak.wav"))
-    audio = np.concatenate([audio, np.zeros(32_000, dtype=np.float32)])
-    path = folder / "call.wav"
-    path.write_bytes(wav_bytes(audio, 16_000))
-    return path
-
-
-@pytest.fixture(scope="module")
 def server() -> Iterator[CallscribeServer]:
     """`callscribe serve` in its embedded default: local mode, no key needed on loopback."""
     serve = CallscribeServer({})
@@ -88,11 +72,11 @@ def server() -> Iterator[CallscribeServer]:
 
 
 @pytest.fixture
-def page(speech_wav):
+def page(meeting_wav):
     fake_microphone = [
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={speech_wav}",
+        f"--use-file-for-fake-audio-capture={meeting_wav}",
         "--autoplay-policy=no-user-gesture-required",
     ]
     with (
@@ -104,7 +88,7 @@ def page(speech_wav):
         yield tab
 
 
-def test_live_captions_from_the_microphone_and_a_file(page, server, speech_wav):
+def test_live_captions_from_the_microphone_and_a_file(page, server, meeting_wav):
     from playwright.sync_api import expect
 
     with step(page, "open", "demo"):
@@ -137,7 +121,7 @@ def test_live_captions_from_the_microphone_and_a_file(page, server, speech_wav):
         expect(page.locator("#live-error")).to_be_hidden()
 
     with step(page, "transcribe a file", "demo"):
-        page.set_input_files("#file-input", str(speech_wav))
+        page.set_input_files("#file-input", str(meeting_wav))
         page.click("#file-submit")
         expect(page.locator("#file-text")).to_contain_text(
             re.compile("tomorrow", re.I), timeout=TRANSCRIBE_S * 1000

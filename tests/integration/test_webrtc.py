@@ -13,38 +13,22 @@ import re
 import time
 import wave
 from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from admin_api.auth import ADMIN
 from admin_api.models import Call, TranscriptSegment
-from asr_core.audio import decode_audio
 from tests.browser import artifacts_dir, chromium, step, watched_page
 from tests.combined_server import bearer, make_server, new_key
-from tests.helpers import espeak_wav, wav_bytes
 from tests.services import CallscribeServer
 
 aiortc = pytest.importorskip("aiortc")
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.contrib.media import MediaPlayer  # noqa: E402
 
-SPEECH = "Please call me tomorrow morning about the meeting."
 CAPTION_S = 120  # the first live final: model warm-up and decoding on two shared cores
-
-
-@pytest.fixture(scope="module")
-def speech_wav(tmp_path_factory) -> Path:
-    """The sentence, then 2 s of silence (so the segment ends), as 16-bit mono 16 kHz."""
-    folder = tmp_path_factory.mktemp("webrtc-speech")
-    audio = decode_audio(espeak_wav(SPEECH, folder / "espeak.wav"))
-    audio = np.concatenate([audio, np.zeros(32_000, dtype=np.float32)])
-    path = folder / "call.wav"
-    path.write_bytes(wav_bytes(audio, 16_000))
-    return path
 
 
 @pytest.fixture
@@ -63,12 +47,12 @@ async def offer(pc: RTCPeerConnection) -> str:
     return pc.localDescription.sdp
 
 
-def test_a_webrtc_call_from_speech_to_stored_transcript(server, speech_wav):
+def test_a_webrtc_call_from_speech_to_stored_transcript(server, meeting_wav):
     client, database, key, _ = server
 
     async def call() -> tuple[str, list[dict]]:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        player = MediaPlayer(str(speech_wav))
+        player = MediaPlayer(str(meeting_wav))
         pc.addTrack(player.audio)
         channel = pc.createDataChannel("captions")
         events: list[dict] = []
@@ -172,11 +156,11 @@ def live_server() -> Iterator[CallscribeServer]:
 
 
 @pytest.fixture
-def page(speech_wav):
+def page(meeting_wav):
     args = [
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={speech_wav}",
+        f"--use-file-for-fake-audio-capture={meeting_wav}",
         "--autoplay-policy=no-user-gesture-required",
         "--allow-loopback-in-peer-connection",  # Chrome gathers no loopback candidate otherwise
     ]
