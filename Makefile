@@ -4,24 +4,19 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 PIP := $(VENV)/bin/python -m pip install --quiet --constraint constraints.txt
-# Extras `make test` installs: every one except `gpu` (sglang cannot install on CPU machines).
-TEST_EXTRAS := dev,tiny,funaudio
+# Extras `make test` installs: every one except `gpu` (sglang cannot install on CPU machines);
+# funaudio-parity brings the funasr package the FunAudio engine's parity tests compare with.
+TEST_EXTRAS := dev,tiny,funaudio,funaudio-parity
 
-.PHONY: run test test-sip lint bench system-deps clean
+.PHONY: run test lint bench system-deps clean
 
 run: $(VENV)/.stamp-run
 	$(VENV)/bin/callscribe serve
 
-# The SIP gateway's tests are kept out of `make test` until an intermittent abort of the pjsua2
-# process is fixed ("Calling pjlib from unknown/external thread", see the SIP gateway issue);
-# `make test-sip` runs them against real sipp.
 test: system-deps $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest --ignore=tests/integration/test_sip.py
-
-test-sip: system-deps $(VENV)/.stamp-test
-	$(VENV)/bin/pytest tests/integration/test_sip.py
+	$(VENV)/bin/pytest
 
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.engine import Engine
 
-from admin_api.api.routes import calls, hotword_lists, keys, session, tenants, tokens
+from admin_api.api.routes import (
+    calls,
+    hotword_lists,
+    jobs,
+    keys,
+    session,
+    tenant_settings,
+    tenants,
+    tokens,
+    transcripts,
+)
+from admin_api.api.routes.jobs import JobsConfig
 from admin_api.crud.hotword_lists import VersionConflict
 from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import error_response, install_error_handlers
@@ -28,10 +39,13 @@ def install(
     limits: HotwordLimits | None = None,
     publish: Publisher | None = None,
     token_secret: bytes | None = None,
+    jobs_config: JobsConfig | None = None,
 ) -> None:
     """Add the admin routes to an app that already has the service's error handlers.
-    `token_secret` signs stream tokens; processes behind one address must share it."""
+    `token_secret` signs stream tokens; processes behind one address must share it.
+    `jobs_config` says where uploads go and how jobs reach the workers."""
     app.state.admin_db = engine
+    app.state.jobs = jobs_config or JobsConfig()
     app.state.token_secret = token_secret or secrets.token_bytes(32)
     app.state.hotword_limits = limits or HotwordLimits()
     app.state.publish_hotwords = publish or (lambda tenant, name, version: None)
@@ -40,6 +54,9 @@ def install(
     app.include_router(hotword_lists.router)
     app.include_router(tokens.router)
     app.include_router(calls.router)
+    app.include_router(transcripts.router)
+    app.include_router(jobs.router)
+    app.include_router(tenant_settings.router)
     app.include_router(session.router)
 
     @app.get("/admin", include_in_schema=False)

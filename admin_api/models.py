@@ -90,13 +90,21 @@ class Call(SQLModel, table=True):
     recording_path: str | None = None
     node: str | None = Field(default=None, max_length=200, index=True)
     """The gateway process holding the call; at its start, its calls still active are stale."""
+    language: str | None = Field(default=None, max_length=8)
+    """The language the call was decoded in (None: detected per segment)."""
+    hotwords: str | None = None
+    """The hot-words the call ended with (JSON entries, as in `hotword_list_version`): the
+    post-call pass decodes with what the call used, whatever the lists became since."""
+    hotword_version: int | None = None
 
 
 class TranscriptSegment(SQLModel, table=True):
     __tablename__ = "transcript_segment"
 
     id: int | None = Field(default=None, primary_key=True)
-    call_id: str = Field(foreign_key="call.id", index=True)
+    call_id: str | None = Field(default=None, foreign_key="call.id", index=True)
+    job_id: str | None = Field(default=None, foreign_key="job.id", index=True)
+    """Set instead of `call_id` for a batch job's transcript."""
     leg: str = Field(default="mixed", max_length=32)
     kind: str = Field(default="live", max_length=8)
     """`live` (finals as they were sent) or `post` (post-call re-transcription)."""
@@ -105,18 +113,72 @@ class TranscriptSegment(SQLModel, table=True):
     text: str
     words: str = "[]"
     """JSON list of {word, start_ms, end_ms, confidence}."""
+    original_text: str | None = None
+    """The text before redaction, when the tenant keeps originals."""
     language: str | None = Field(default=None, max_length=8)
     hotword_version: int | None = None
 
 
 class Job(SQLModel, table=True):
-    """A batch or post-call job; filled by the post-call issue."""
+    """A batch transcription (an upload or a URL) or a call's post-call pass, run by a worker."""
 
     id: str = Field(primary_key=True, max_length=64)
     tenant_id: str = Field(foreign_key="tenant.id", index=True)
     kind: str = Field(max_length=32)
+    """`batch` or `postcall`."""
     status: str = Field(default="queued", max_length=16)
+    """`queued`, `running`, `completed` or `failed`."""
     progress: float = 0.0
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     error: str | None = None
+    call_id: str | None = Field(default=None, foreign_key="call.id", index=True)
+    source_url: str | None = Field(default=None, max_length=2000)
+    """Where a batch job's audio is fetched from (None: uploaded)."""
+    file_name: str | None = Field(default=None, max_length=255)
+    language: str | None = Field(default=None, max_length=8)
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    """Overrides the tenant's webhook for this job."""
+    duration_s: float | None = None
+    """Audio length, once known."""
+    attempts: int = 0
+    """Runs started (a redelivered or retried task counts again)."""
+    finished_at: datetime | None = None
+
+
+class TenantSettings(SQLModel, table=True):
+    """A tenant's post-processing and delivery settings, and its batch limits."""
+
+    __tablename__ = "tenant_settings"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenant.id", max_length=64)
+    redact: bool = False
+    """Mask card, phone and ID numbers in stored post-call and batch text."""
+    redact_kinds: str = Field(default="card,phone,id", max_length=64)
+    keep_original: bool = False
+    """Keep the unredacted text beside the redacted one (else it is never stored)."""
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_secret: str | None = Field(default=None, max_length=128)
+    """Signs webhook bodies (HMAC-SHA256)."""
+    job_max_mb: float | None = None
+    """Largest batch input (None: the server's limit); set by admins."""
+    max_active_jobs: int | None = None
+    """Batch jobs queued or running at once (None: the server's limit); set by admins."""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver a job's completion webhook."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="job.id", index=True)
+    event: str = Field(max_length=32)
+    url: str = Field(max_length=2000)
+    attempt: int
+    status_code: int | None = None
+    error: str | None = None
+    delivered: bool = False
+    duration_ms: int | None = None
+    at: datetime = Field(default_factory=utcnow)

@@ -2,8 +2,9 @@
 
 import re
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, HttpUrl, field_validator
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 
@@ -131,3 +132,63 @@ class CallPublic(BaseModel):
     """`active`, `ended`, or `interrupted` (the gateway went down during the call)."""
     started_at: datetime
     ended_at: datetime | None
+
+
+class JobPublic(BaseModel):
+    id: str
+    tenant_id: str
+    kind: str
+    """`batch` (an upload or URL) or `postcall` (a call's re-transcription)."""
+    status: str
+    """`queued`, `running`, `completed` or `failed` (see `error`)."""
+    progress: float
+    """0 to 1: audio decoded so far."""
+    call_id: str | None
+    file_name: str | None
+    source_url: str | None
+    language: str | None
+    duration_s: float | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class DeliveryPublic(BaseModel):
+    event: str
+    url: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    delivered: bool
+    duration_ms: int | None
+    at: datetime
+
+
+RedactionKind = Literal["card", "phone", "id"]
+
+
+class TenantSettingsUpdate(BaseModel):
+    """Fields to change; `job_max_mb` and `max_active_jobs` need an admin key."""
+
+    redact: bool | None = None
+    redact_kinds: list[RedactionKind] | None = None
+    keep_original: bool | None = None
+    webhook_url: HttpUrl | None = None
+    webhook_secret: str | None = Field(None, min_length=16, max_length=128)
+    job_max_mb: float | None = Field(None, gt=0)
+    max_active_jobs: int | None = Field(None, ge=1)
+
+
+class TenantSettingsPublic(BaseModel):
+    tenant_id: str
+    redact: bool
+    redact_kinds: list[str]
+    keep_original: bool
+    webhook_url: str | None
+    webhook_secret: str | None
+    """Signs webhook bodies; generated when a URL is set without one."""
+    job_max_mb: float | None
+    max_active_jobs: int | None
+    updated_at: datetime

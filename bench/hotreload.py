@@ -97,27 +97,41 @@ class ReloadCluster:
         return response
 
     def versions(self) -> list[int | None]:
-        return [self._version(client) for client in self.clients]
-
-    def _version(self, client: httpx.Client) -> int | None:
-        response = client.get("/v1/hotwords/active", headers=self.tenant)
-        response.raise_for_status()
-        return response.json()["version"]
+        return [active_version(client, self.tenant) for client in self.clients]
 
     def wait_for(self, version: int, timeout_s: float = 10.0, poll_s: float = 0.005) -> float:
         """Seconds until every process reports `version` (each polled in its own thread)."""
-        started = time.perf_counter()
-        deadline = started + timeout_s
+        return wait_until_applied(self.clients, self.tenant, version, timeout_s, poll_s)
 
-        def until_applied(client: httpx.Client) -> float:
-            while (self._version(client) or 0) < version:
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"{client.base_url} did not apply version {version}")
-                time.sleep(poll_s)
-            return time.perf_counter()
 
-        with ThreadPoolExecutor(len(self.clients)) as pool:
-            return max(pool.map(until_applied, self.clients)) - started
+def active_version(client: httpx.Client, tenant: dict) -> int | None:
+    """The tenant's hot-word version this process decodes with now."""
+    response = client.get("/v1/hotwords/active", headers=tenant)
+    response.raise_for_status()
+    return response.json()["version"]
+
+
+def wait_until_applied(
+    clients: list[httpx.Client],
+    tenant: dict,
+    version: int,
+    timeout_s: float = 10.0,
+    poll_s: float = 0.005,
+) -> float:
+    """Seconds from now until every process (one client each, polled in its own thread)
+    reports `version` for the tenant whose credentials are `tenant`."""
+    started = time.perf_counter()
+    deadline = started + timeout_s
+
+    def until_applied(client: httpx.Client) -> float:
+        while (active_version(client, tenant) or 0) < version:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{client.base_url} did not apply version {version}")
+            time.sleep(poll_s)
+        return time.perf_counter()
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        return max(pool.map(until_applied, clients)) - started
 
 
 def redis_delivery_s(url: str, messages: int) -> list[float]:

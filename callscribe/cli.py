@@ -1,6 +1,7 @@
 """The `callscribe` command: transcribe files, serve the API, evaluate accuracy, manage models."""
 
 import json
+import os
 import sys
 import time
 from enum import StrEnum
@@ -54,7 +55,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load_transcriber(settings: Settings, model: str | None, serving: bool = False) -> Transcriber:
+def _load_transcriber(
+    settings: Settings, model: str | None, serving: bool = False, engine_name: str | None = None
+) -> Transcriber:
     from asr_core.engines import load_engine
 
     name = model or settings.model
@@ -63,6 +66,8 @@ def _load_transcriber(settings: Settings, model: str | None, serving: bool = Fal
             engine = load_engine(
                 name,
                 cache_dir=settings.model_cache_dir,
+                engine=engine_name or settings.engine,
+                funaudio=settings.funaudio_options(serving),
                 device=settings.device,
                 compute_type=settings.compute_type,
                 cpu_threads=settings.threads_per_decode(serving),
@@ -117,6 +122,9 @@ def transcribe(
     hotwords_format: str = typer.Option("auto", "--hotwords-format", help="|".join(FORMATS)),
     output_format: OutputFormat = typer.Option(OutputFormat.txt, "--format", "-f"),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or folder"),
+    engine_name: str | None = typer.Option(
+        None, "--engine", help="auto|whisper|funaudio (CALLSCRIBE_ENGINE; auto: by the model)"
+    ),
     output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o", help="Write <name>.<format> files here instead of stdout"
     ),
@@ -150,7 +158,7 @@ def transcribe(
     )
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
-    transcriber = _load_transcriber(settings, model)
+    transcriber = _load_transcriber(settings, model, engine_name=engine_name)
     fmt = output_format.value
     failures = 0
     with _progress(AudioSecondsColumn()) as progress:
@@ -190,6 +198,9 @@ def serve(
     host: str | None = typer.Option(None, help="Bind address (CALLSCRIBE_HOST)"),
     port: int | None = typer.Option(None, help="Port (CALLSCRIBE_PORT, default 7860)"),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or folder"),
+    engine_name: str | None = typer.Option(
+        None, "--engine", help="auto|whisper|funaudio (CALLSCRIBE_ENGINE; auto: by the model)"
+    ),
 ) -> None:
     """Serve the HTTP API (OpenAI-compatible /v1/audio/transcriptions, /docs, /healthz)."""
     import uvicorn
@@ -202,7 +213,7 @@ def serve(
     if port is not None:
         settings.port = port
     configure_logging(settings.log_level, settings.log_format)
-    transcriber = _load_transcriber(settings, model, serving=True)
+    transcriber = _load_transcriber(settings, model, serving=True, engine_name=engine_name)
     database = _database(settings)
     try:
         api = build_app(settings, transcriber, database)
@@ -216,6 +227,37 @@ def serve(
     if auth_mode(settings) == "local":
         stderr.print("auth: local (callers on this machine need no key; admin routes need one)")
     uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, log_level=settings.log_level)
+
+
+@app.command("worker")
+def run_worker(
+    concurrency: int | None = typer.Option(
+        None, help="Tasks at once (CALLSCRIBE_WORKER_CONCURRENCY, default 1)"
+    ),
+) -> None:
+    """Run a Celery worker alone: post-call passes, batch jobs and webhooks (CALLSCRIBE_BROKER_URL
+    names the broker; without it, the embedded broker in CALLSCRIBE_VAR_DIR)."""
+    from worker.app import QUEUE
+    from worker.app import app as celery
+    from worker.service import exit_with_parent
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    exit_with_parent()
+    processes = concurrency or settings.worker_concurrency
+    celery.worker_main(
+        [
+            "worker",
+            f"--loglevel={settings.log_level.upper()}",
+            f"--concurrency={processes}",
+            # One task at a time needs no pool of child processes.
+            f"--pool={'solo' if processes == 1 else 'prefork'}",
+            f"--queues={QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname=callscribe-%h-" + str(os.getpid()),
+        ]
+    )
 
 
 @app.command("eval")

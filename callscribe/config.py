@@ -2,18 +2,38 @@
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from asr_core.engines.funaudio.options import FunAudioOptions, SglangOptions
 from asr_core.hotwords import HotwordLimits
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLSCRIBE_", env_file=".env", extra="ignore")
 
-    model: str = Field("whisper-base", description="Registry name or CTranslate2 Whisper folder")
+    model: str = Field(
+        "whisper-base",
+        description="Registry name, CTranslate2 Whisper folder or Fun-ASR-Nano folder",
+    )
+    engine: Literal["auto", "whisper", "funaudio"] = Field(
+        "auto", description="auto: funaudio for a folder with model.pt + config.yaml"
+    )
+    funaudio_backend: Literal["transformers", "sglang"] = Field(
+        "transformers", description="Where the FunAudio LLM decodes (sglang: on a GPU)"
+    )
+    funaudio_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        "auto", description="FunAudio adaptor/LLM precision (auto: bfloat16 on GPU, else float32)"
+    )
+    funaudio_lora: str = Field(
+        "", description="peft LoRA adapter folders merged into the LLM, comma-separated"
+    )
+    sglang_url: str | None = Field(
+        None, description="A running SGLang server (unset: start one, needs the gpu extra)"
+    )
+    sglang_port: int = Field(30000, ge=1, le=65535, description="Port of a managed SGLang")
     model_cache_dir: Path | None = Field(None, description="Where bundled models are assembled")
     device: str = "cpu"
     compute_type: str = "int8"
@@ -25,7 +45,8 @@ class Settings(BaseSettings):
         description="Decodes that run at once; 0: two when serving on 2+ cores (a live final "
         "then never waits behind partials), one for one-shot commands",
     )
-    languages: tuple[str, ...] = ("en", "zh")
+    languages: Annotated[tuple[str, ...], NoDecode] = ("en", "zh")
+    """`CALLSCRIBE_LANGUAGES=en,zh`: a comma-separated list, not JSON."""
     hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
     hotwords_max_phrases: int = Field(5000, ge=1)
     hotwords_max_chars: int = Field(64, ge=1)
@@ -100,6 +121,38 @@ class Settings(BaseSettings):
         description="IPs offered as WebRTC host candidates, comma-separated (unset: aioice's "
         "choice, which never includes loopback; 127.0.0.1 for a browser on this machine)",
     )
+    webrtc_origins: str = Field(
+        "",
+        description="Web origins whose pages may embed captions (load /demo/callscribe-webrtc.js "
+        "and post WebRTC offers cross-origin), comma-separated (unset: none)",
+    )
+
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (and result backend) of the post-call and batch worker, "
+        "e.g. redis://redis:6379/1 (unset: a SQLite broker file in var_dir)",
+    )
+    worker_embedded: bool = Field(
+        True, description="`callscribe serve` runs a worker process beside itself"
+    )
+    worker_concurrency: int = Field(1, ge=1, description="Tasks one worker runs at once")
+    worker_visibility_timeout_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A task taken by a worker that dies unacknowledged goes back to the queue "
+        "after this long (longer than the longest task)",
+    )
+    worker_max_retries: int = Field(3, ge=0, description="Retries of a task that failed")
+    worker_retry_base_s: float = Field(
+        5.0, gt=0, description="First retry delay of tasks and webhooks; doubles each time"
+    )
+    postcall: bool = Field(True, description="Re-transcribe every recorded call after hang-up")
+    job_max_mb: float = Field(100.0, gt=0, description="Largest batch job input per tenant")
+    tenant_max_active_jobs: int = Field(
+        4, ge=1, description="Batch jobs a tenant may have queued or running"
+    )
+    webhook_max_attempts: int = Field(6, ge=1, description="Attempts per webhook")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook attempt")
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
@@ -113,6 +166,16 @@ class Settings(BaseSettings):
         """Cores split between the workers: a decode barely gains from a second thread,
         while a second decode beside it doubles what the box does."""
         return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.workers(serving))
+
+    def funaudio_options(self, serving: bool) -> FunAudioOptions:
+        return FunAudioOptions(
+            device=self.device,
+            dtype=self.funaudio_dtype,
+            cpu_threads=self.threads_per_decode(serving),
+            backend=self.funaudio_backend,
+            sglang=SglangOptions(url=self.sglang_url, port=self.sglang_port),
+            lora=tuple(p.strip() for p in self.funaudio_lora.split(",") if p.strip()),
+        )
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(

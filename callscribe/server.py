@@ -17,6 +17,7 @@ import admin_api.main
 import telephony.adapters
 import telephony.api
 import telephony.webrtc
+from admin_api.api.routes.jobs import JobsConfig
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
@@ -26,6 +27,8 @@ from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import Transcriber
 from callscribe.config import Settings
 from telephony.session import CallHub
+from worker.app import make_celery
+from worker.service import EmbeddedWorker, TaskQueue
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +62,20 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
             streaming=streaming_options(settings),
         ),
     )
+    tasks = TaskQueue(make_celery(settings), database)
     admin_api.main.install(
         app,
         database,
         settings.hotword_limits(),
         publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
         token_secret=secret,
+        jobs_config=JobsConfig(
+            directory=Path(settings.var_dir) / "jobs",
+            max_mb=settings.job_max_mb,
+            max_active=settings.tenant_max_active_jobs,
+            languages=settings.languages,
+            enqueue=tasks.batch,
+        ),
     )
     app.state.tenant_hotwords = tenant_hotwords
     hub = CallHub(
@@ -73,15 +84,20 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
         Path(settings.var_dir) / "recordings" if settings.record_calls else None,
         node=f"{socket.gethostname()}:{settings.port}",
         max_calls=settings.max_calls,
+        after_call=tasks.postcall if settings.postcall else None,
     )
     app.state.call_hub = hub
     app.state.config.services = (*app.state.config.services, hub)
+    if settings.worker_embedded:
+        app.state.config.services = (*app.state.config.services, EmbeddedWorker(settings))
     if settings.sip_port is not None:
         app.state.config.services = (*app.state.config.services, sip_gateway(settings, app))
     app.include_router(telephony.api.router)
     telephony.adapters.install(app, settings.audiosocket_host, settings.audiosocket_port)
     app.include_router(telephony.webrtc.router)
-    telephony.webrtc.install(app, settings.webrtc_ice_servers, settings.webrtc_hosts)
+    telephony.webrtc.install(
+        app, settings.webrtc_ice_servers, settings.webrtc_hosts, settings.webrtc_origins
+    )
     return app
 
 

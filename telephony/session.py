@@ -24,6 +24,7 @@ import re
 import time
 import uuid
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from admin_api.crud.hotword_lists import encode
 from admin_api.models import Call, Tenant, TranscriptSegment, utcnow
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
@@ -237,6 +239,7 @@ class CallHub:
         node: str,
         max_calls: int = 32,
         max_waiting_finals: int = 8,
+        after_call: Callable[[str], None] | None = None,
     ) -> None:
         self.state = app_state
         self.database = database
@@ -247,6 +250,9 @@ class CallHub:
         self.max_waiting_finals = max_waiting_finals
         self.calls: dict[str, CallSession] = {}
         self._listeners: dict[str, set[asyncio.Queue]] = {}
+        self.after_call = after_call
+        """Called (in a thread) with the id of every recorded call once its recordings are
+        closed and its row updated: the post-call pass is queued from here."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -314,7 +320,9 @@ class CallHub:
             recordings = self.recordings_dir / tenant_id / call_id
             recordings.mkdir(parents=True, exist_ok=True)
         try:
-            await asyncio.to_thread(self._insert_call, call_id, tenant_id, source, recordings)
+            await asyncio.to_thread(
+                self._insert_call, call_id, tenant_id, source, recordings, language
+            )
         except Exception:
             slot.release()
             raise
@@ -345,11 +353,16 @@ class CallHub:
         self.calls.pop(session.id, None)
         session.slot.release()
         self.state.metrics.streams.active_streams.labels(protocol=f"call-{session.source}").dec()
-        await asyncio.to_thread(self._close_call, session.id, status)
+        await asyncio.to_thread(self._close_call, session.id, status, session.hotwords())
         self.publish(session, {"type": "call_ended", "status": status, "reason": reason})
         for queue in self._listeners.pop(session.id, set()):
             queue.put_nowait(None)
         logger.info("call ended", extra={"call": session.id, "status": status, "reason": reason})
+        if self.after_call is not None and session.recordings is not None and session.legs:
+            try:
+                await asyncio.to_thread(self.after_call, session.id)
+            except Exception:  # the broker being down must not fail a hang-up
+                logger.exception("post-call pass not queued", extra={"call": session.id})
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -381,7 +394,12 @@ class CallHub:
             )
 
     def _insert_call(
-        self, call_id: str, tenant_id: str, source: str, recordings: Path | None
+        self,
+        call_id: str,
+        tenant_id: str,
+        source: str,
+        recordings: Path | None,
+        language: str | None,
     ) -> None:
         with Session(self.database) as session:
             session.add(
@@ -391,6 +409,7 @@ class CallHub:
                     source=source,
                     node=self.node,
                     recording_path=str(recordings) if recordings else None,
+                    language=language,
                 )
             )
             session.commit()
@@ -415,11 +434,15 @@ class CallHub:
             )
             db.commit()
 
-    def _close_call(self, call_id: str, status: str) -> None:
+    def _close_call(self, call_id: str, status: str, hotwords: HotwordIndex | None) -> None:
+        """Close the row, with the hot-words the call ended with (for the post-call pass)."""
         with Session(self.database) as db:
             call = db.get(Call, call_id)
             if call is not None:
                 call.status = status
                 call.ended_at = utcnow()
+                if hotwords is not None:
+                    call.hotwords = encode(hotwords.hotwords.entries)
+                    call.hotword_version = hotwords.hotwords.version
                 db.add(call)
                 db.commit()

@@ -10,12 +10,14 @@ from callscribe.server import build_app
 
 
 def make_server(transcriber, tmp_path, **settings):
-    """The app and its database (SQLite under `tmp_path`), authenticating with keys."""
+    """The app and its database (SQLite under `tmp_path`), authenticating with keys; jobs go
+    to the embedded broker under `tmp_path`, and no worker runs them unless a test starts one."""
     url = f"sqlite:///{tmp_path}/admin.db"
     migrate.upgrade(url)
     database = make_engine(url)
+    defaults = {"auth": "keys", "worker_embedded": False}  # no worker process per test app
     config = Settings(
-        _env_file=None, database_url=url, var_dir=tmp_path, **{"auth": "keys", **settings}
+        _env_file=None, database_url=url, var_dir=tmp_path, **{**defaults, **settings}
     )
     return build_app(config, transcriber, database), database
 

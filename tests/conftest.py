@@ -1,11 +1,10 @@
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from asr_core.transcribe import Transcriber
-from tests.helpers import espeak_wav
+from tests.helpers import espeak_wav, padded_wav
 from tests.services import PostgresServer, RedisServer, ServiceUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,10 +21,16 @@ MANDARIN_WORDS = ["明天", "下午"]
 
 
 @pytest.fixture(scope="session")
-def testdata() -> Path:
-    if not (TESTDATA / "manifest.tsv").is_file():
+def shared_speech() -> Path | None:
+    """The shared recordings' folder, or None where it is absent (for espeak fallbacks)."""
+    return TESTDATA if (TESTDATA / "manifest.tsv").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def testdata(shared_speech) -> Path:
+    if shared_speech is None:
         pytest.skip(f"shared speech test data not found at {TESTDATA} (set CALLSCRIBE_TESTDATA)")
-    return TESTDATA
+    return shared_speech
 
 
 @pytest.fixture(scope="session")
@@ -114,10 +119,5 @@ def database_url(request, tmp_path) -> str:
 def meeting_wav(speech_dir) -> Path:
     """A sentence, then 2 s of silence (so its segment ends), as 16-bit mono 16 kHz: what the
     browser tests' fake microphone and WebRTC player send."""
-    from asr_core.audio import decode_audio
-    from tests.helpers import wav_bytes
-
-    audio = decode_audio(espeak_wav(MEETING_SENTENCE, speech_dir / "meeting-espeak.wav"))
-    path = speech_dir / "meeting.wav"
-    path.write_bytes(wav_bytes(np.concatenate([audio, np.zeros(32_000, np.float32)]), 16_000))
-    return path
+    espeak = espeak_wav(MEETING_SENTENCE, speech_dir / "meeting-espeak.wav")
+    return padded_wav(espeak, speech_dir / "meeting.wav")

@@ -70,6 +70,15 @@ def espeak_wav(text: str, path: Path, voice: str = "en-us", speed: int = 150) ->
     return path
 
 
+def padded_wav(source: Path, path: Path, silence_s: float = 2.0) -> Path:
+    """`source` as 16 kHz mono PCM16 WAV with `silence_s` of silence after it: what a fake
+    microphone plays in a loop, the silence ending each pass's segment."""
+    audio = decode_audio(source)
+    silence = np.zeros(int(silence_s * 16_000), np.float32)
+    path.write_bytes(wav_bytes(np.concatenate([audio, silence]), 16_000))
+    return path
+
+
 def espeak_audio(text: str, tmp_path: Path, voice: str = "en-us") -> np.ndarray:
     """espeak-ng speech as 16 kHz mono float32, without espeak's leading/trailing silence."""
     audio = decode_audio(espeak_wav(text, tmp_path / f"speech-{abs(hash(text))}.wav", voice))

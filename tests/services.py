@@ -227,7 +227,13 @@ class CallscribeServer(_Server):
             return
         self._make_directory()
         argv = [sys.executable, "-m", "callscribe", "serve", "--port", str(self.port)]
-        env = {**os.environ, "CALLSCRIBE_VAR_DIR": str(self.directory), **self.settings}
+        env = {
+            **os.environ,
+            "CALLSCRIBE_VAR_DIR": str(self.directory),
+            # No worker process beside each test server, unless the test asks for one.
+            "CALLSCRIBE_WORKER_EMBEDDED": "false",
+            **self.settings,
+        }
         self._launch(
             lambda: self._spawn([*argv, *(["--model", self.model] if self.model else [])], env=env),
             self._answers,
@@ -461,3 +467,35 @@ class PostgresServer(_Server):
                 f"{Path(argv[0]).name} failed (code {result.returncode}):\n"
                 f"{result.stdout}{result.stderr}"
             )
+
+
+# -- Celery worker ------------------------------------------------------------------------------
+
+
+class CeleryWorker(_Server):
+    """`callscribe worker` in its own process, configured by `CALLSCRIBE_*` variables;
+    `start()` returns once it consumes. `kill()` is a crash (SIGKILL, no shutdown code)."""
+
+    name = "worker"
+    wait_s = 120.0  # importing the stack on a busy 2-core machine
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        super().__init__()
+        self.settings = settings
+        self.starts = 0
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._make_directory()
+        self.starts += 1
+        self._spawn(
+            [sys.executable, "-m", "callscribe", "worker"],
+            env={**os.environ, **self.settings, "PYTHONUNBUFFERED": "1"},
+        )
+        self._wait_until(self._ready, "before consuming")
+
+    def _ready(self) -> bool:
+        """Its log (kept across restarts) says `ready.` once more than before."""
+        log = self.directory / "server.log"
+        return log.exists() and log.read_text(errors="replace").count(" ready.") >= self.starts

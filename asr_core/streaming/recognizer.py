@@ -70,6 +70,9 @@ class StreamingOptions:
     rollback_tokens: int = 5
     partial_window_s: float = 10.0
     """Shortest encoder window for partials (shorter is faster, less accurate)."""
+    first_partial_window_s: float = 5.0
+    """The same for a segment's first partial: its audio is short and its caller waits for
+    any text at all, so it gets a window half as long (the encoder time halves too)."""
     final_window_s: float = 15.0
     speculate_after_ms: int = 100
     """Silence after which the final is prepared, before the endpoint confirms it."""
@@ -327,15 +330,17 @@ class StreamingRecognizer:
 
     async def _partial(self, segment_id: int) -> None:
         end = self._endpointer.received
+        first = not self._first_partial_sent
+        options = self.options
         request = PartialRequest(
             audio=self._endpointer.open_audio().copy(),
             language=self._partial_language,
             prefix=self._stable,
-            allowed_languages=self.options.decoding.allowed_languages,
-            min_window_s=self.options.partial_window_s,
+            allowed_languages=options.decoding.allowed_languages,
+            min_window_s=options.first_partial_window_s if first else options.partial_window_s,
         )
         try:
-            result = await self.scheduler.partial(self, request, first=not self._first_partial_sent)
+            result = await self.scheduler.partial(self, request, first=first)
         except AsrError as exc:
             self._emit(Error(exc.code, exc.reason))
             result = None

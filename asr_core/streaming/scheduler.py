@@ -4,7 +4,10 @@ CPU time is the scarce thing, so all decoding goes through a few threads (as man
 can run at once, `workers`). Finals (a caller stopped talking and waits for the text) always go
 first, taken from the streams in turn so one stream with many finals waiting cannot hold up the
 others; with several workers one is kept free of partials, so a final never waits behind a
-batch of partials. Partials are batched across streams in one encoder and one decoder call;
+batch of partials. The one exception is a segment's first partial: its caller sees nothing of
+what is being said yet, and its audio is short, so when no final waits, the kept worker may
+decode a batch of first partials (a final then waits at most that long). Partials are batched
+across streams in one encoder and one decoder call;
 each stream has at most one partial waiting, and a newer request replaces it, so under load
 every stream simply gets partials less often instead of the queue falling behind.
 """
@@ -174,15 +177,21 @@ class DecodeScheduler:
         return job
 
     def _take_partials(self) -> list[_PartialJob]:
-        """A batch: first partials, then the longest waiting (the queue keeps arrival order)."""
-        ordered = sorted(self._partials.items(), key=lambda item: not item[1].first)
-        batch = ordered[: self.max_batch]
+        """A batch: first partials on their own (short audio, short window, and a caller still
+        waiting for any text), otherwise the longest waiting (the queue keeps arrival order)."""
+        waiting = list(self._partials.items())
+        batch = ([item for item in waiting if item[1].first] or waiting)[: self.max_batch]
         for stream, _ in batch:
             del self._partials[stream]
         return [job for _, job in batch]
 
     def _may_take_partials(self) -> bool:
-        return bool(self._partials) and self._partials_running < self.max_partial_workers
+        if self._partials_running < self.max_partial_workers:
+            return bool(self._partials)
+        # The worker kept for finals takes first partials when no final is waiting.
+        return self._partials_running == self.max_partial_workers and any(
+            job.first for job in self._partials.values()
+        )
 
     def _run_final(self, job: _FinalJob) -> None:
         if job.future.cancelled():

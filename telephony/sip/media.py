@@ -23,16 +23,18 @@ def frame_format() -> pj.MediaFormatAudio:
 
 
 class FrameTap(pj.AudioMediaPort):
-    """Feeds `feed(bytes)` with every non-empty frame (empty ones carry nothing)."""
+    """Feeds `feed(bytes)` with every non-empty frame (empty ones carry nothing); with no
+    `feed` (an idle port between calls) frames are dropped."""
 
-    def __init__(self, feed: Callable[[bytes], None]) -> None:
+    def __init__(self, feed: Callable[[bytes], None] | None) -> None:
         super().__init__()
         self.feed = feed
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         # Called with pjmedia's locks held: nothing may escape into it.
         try:
-            if frame.size:
-                self.feed(bytes(frame.buf))
+            feed = self.feed
+            if frame.size and feed is not None:
+                feed(bytes(frame.buf))
         except Exception:
             logger.exception("SIP frame callback failed")

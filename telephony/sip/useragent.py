@@ -11,8 +11,10 @@ import contextlib
 import gc
 import logging
 import re
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -27,6 +29,9 @@ from telephony.sip.media import CLOCK_RATE, FrameTap, frame_format
 logger = logging.getLogger(__name__)
 
 POLL_MS = 10
+_DROPPED_REFS = 3
+"""References to a dropped object while `_free_dropped` looks at it: the list, the
+comprehension's variable and `sys.getrefcount`'s argument."""
 PJSUA_MAX_CALLS = 4
 """The pjsua2-python 2.15.1 wheel's compile-time limit: pjsua silently caps `maxCalls` to it
 and answers further INVITEs 486 itself (one Endpoint per process, so it bounds the process)."""
@@ -113,8 +118,12 @@ class UserAgent:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._calls: dict[int, _Call] = {}
-        self._released: list[_Call] = []
+        self._dropped: list[_Call] = []
+        """Ended calls, freed by `_free_dropped` on this thread."""
+        self._taps: list[FrameTap] = []
+        self._idle_taps: list[FrameTap] = []
         self._next_check = 0.0
+        self._next_collection = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -212,7 +221,11 @@ class UserAgent:
     def _destroy(self, endpoint: pj.Endpoint, account: _Account | None) -> None:
         """Every Call and port must be gone before libDestroy, or pjsua asserts at exit."""
         self._calls.clear()
-        self._released.clear()
+        self._dropped.clear()
+        if self._taps:  # stop the bridge's clock first: then no frame can reach a freed port
+            endpoint.audDevManager().setNoDev()
+        self._taps.clear()
+        self._idle_taps.clear()
         gc.collect()
         if account is not None:
             account.shutdown()
@@ -245,8 +258,7 @@ class UserAgent:
                 continue
             if call.tap is None:
                 assert call.invite is not None
-                call.tap = FrameTap(partial(call.session.feed, call.invite.leg))
-                call.tap.createPort(f"tap{call.getId()}", frame_format())
+                call.tap = self._tap(partial(call.session.feed, call.invite.leg))
             call.getAudioMedia(media.index).startTransmit(call.tap)
             call.media_index = media.index
             call.last_rx = time.monotonic()
@@ -257,7 +269,11 @@ class UserAgent:
             return
         call.disconnected = True
         self._calls.pop(call.getId(), None)
-        self._released.append(call)  # dropped after this callback returns
+        self._dropped.append(call)
+        if call.tap is not None:  # the call's media is gone with it: the port is free again
+            call.tap.feed = None
+            self._idle_taps.append(call.tap)
+            call.tap = None
         if call.session is not None:
             self.bridge.release(call.session, call.end_reason)
         elif call.admission is not None:  # hung up while waiting: release what comes
@@ -270,7 +286,7 @@ class UserAgent:
     # -- between polls --------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        self._released.clear()  # their pjsua call slots are gone; drop call and tap
+        self._free_dropped()
         for call in list(self._calls.values()):
             if call.refusal is not None:
                 self._refuse(call, call.refusal)
@@ -281,6 +297,39 @@ class UserAgent:
             self._next_check = now + 1.0
             self._check_silence(now)
 
+    def _tap(self, feed: Callable[[bytes], None]) -> FrameTap:
+        """An audio port for a call: an idle one, or a new one while none is idle.
+
+        Ports are reused, never destroyed while pjsua runs: the conference bridge removes a
+        port on its own clock thread some time after it is asked to, while pjsua2 frees the
+        port's memory at once, so destroying one during a call can crash the bridge."""
+        if self._idle_taps:
+            tap = self._idle_taps.pop()
+        else:
+            tap = FrameTap(None)
+            tap.createPort(f"tap{len(self._taps)}", frame_format())
+            self._taps.append(tap)
+        tap.feed = feed
+        return tap
+
+    def _free_dropped(self) -> None:
+        """Free ended calls here, on this thread, and nowhere else.
+
+        Python's cycle collector runs on whichever thread happens to allocate (a database
+        thread, a decode worker), and a pjsua2 object freed there calls pjlib from a thread it
+        does not know, which aborts the process ("Calling pjlib from unknown/external
+        thread"), or races this thread inside pjsua. So an object is let go only when this
+        list holds its last reference. One still held elsewhere (by a reference cycle: an
+        exception's traceback is enough) waits, and a collection run here frees the cycle
+        around it, never the object itself.
+        """
+        held = [item for item in self._dropped if sys.getrefcount(item) > _DROPPED_REFS]
+        self._dropped = held  # the rest are freed now, by this assignment
+        now = time.monotonic()
+        if held and now >= self._next_collection:
+            self._next_collection = now + 1.0
+            gc.collect()
+
     def _decide(self, call: _Call) -> None:
         admission = call.admission
         assert admission is not None
@@ -290,15 +339,17 @@ class UserAgent:
                 self._refuse(call, _Answer(503, "admission timed out", 5))
             return
         call.admission = None
-        try:
-            call.session = admission.result()
-        except CallRefused as refused:
-            self._refuse(call, _Answer(refused.status, refused.reason, refused.retry_after_s))
+        # exception() rather than result(): re-raising here would put this frame (and `call`)
+        # into the stored exception's traceback, a reference cycle (see `_free_dropped`).
+        error = admission.exception()
+        if isinstance(error, CallRefused):
+            self._refuse(call, _Answer(error.status, error.reason, error.retry_after_s))
             return
-        except Exception as exc:
-            logger.exception("SIP call admission failed")
-            self._refuse(call, _Answer(500, type(exc).__name__))
+        if error is not None:
+            logger.error("SIP call admission failed", exc_info=error)
+            self._refuse(call, _Answer(500, type(error).__name__))
             return
+        call.session = admission.result()
         param = pj.CallOpParam()
         param.statusCode = 200
         try:

@@ -7,6 +7,7 @@ import logging
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from fastapi import FastAPI
 
+from telephony.webrtc.embed import EmbedCors, parse_origins
 from telephony.webrtc.hosts import parse_hosts, use_host_addresses
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,14 @@ class WebrtcGateway:
             )
 
 
-def install(app: FastAPI, ice_servers: str = "", hosts: str = "") -> WebrtcGateway:
-    """Set up the gateway on `app.state.webrtc` (the router is included separately)."""
+def install(
+    app: FastAPI, ice_servers: str = "", hosts: str = "", origins: str = ""
+) -> WebrtcGateway:
+    """Set up the gateway on `app.state.webrtc` (the router is included separately), and let
+    pages of `origins` embed captions."""
+    origin_list = parse_origins(origins)
+    if origin_list:
+        app.add_middleware(EmbedCors, origins=origin_list)
     host_list = parse_hosts(hosts)
     if host_list:
         use_host_addresses(host_list)

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from asr_core.service import create_app
-from tests.browser import artifacts_dir, chromium, step, watched_page
+from tests.browser import artifacts_dir, chromium, fake_microphone, step, watched_page
 from tests.services import CallscribeServer
 
 CAPTION_S = 120  # the first live final: model warm-up and decoding on two shared cores
@@ -73,14 +73,8 @@ def server() -> Iterator[CallscribeServer]:
 
 @pytest.fixture
 def page(meeting_wav):
-    fake_microphone = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={meeting_wav}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
     with (
-        chromium("demo page browser test", fake_microphone) as browser,
+        chromium("demo page browser test", fake_microphone(meeting_wav)) as browser,
         watched_page(
             browser, viewport={"width": 1280, "height": 900}, accept_downloads=True
         ) as tab,
@@ -138,6 +132,42 @@ def test_live_captions_from_the_microphone_and_a_file(page, server, meeting_wav)
         assert "tomorrow" in saved["text"].lower() and saved["segments"][0]["end"] > 0
 
     page.screenshot(path=str(artifacts_dir() / "demo-page.png"), full_page=True)
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+"""An iPhone 12-14 sized screen."""
+CONTROLS = [
+    "#language",
+    "#transport",
+    "#hotwords",
+    "#credential",
+    "#live-toggle",
+    "#live-download",
+    "#file-input",
+    "#file-submit",
+]
+
+
+def test_the_page_fits_a_phone(server):
+    with (
+        chromium("demo page on a phone") as browser,
+        watched_page(browser, device_scale_factor=2, **PHONE) as page,
+        step(page, "phone layout", "demo-phone"),
+    ):
+        page.goto(server.url + "/")
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{overflow} px wider than the screen"
+        for control in CONTROLS:
+            page.locator(control).scroll_into_view_if_needed()
+            box = page.locator(control).bounding_box()
+            assert box and box["width"] > 0 and box["height"] > 0, control
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (control, box)
+        toggle = page.locator("#live-toggle").bounding_box()
+        assert toggle["height"] >= 32, "the Start button is too small to tap"
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(artifacts_dir() / "demo-page-phone.png"), full_page=True)
 
 
 def download(page, panel: str, fmt: str) -> str:

@@ -13,6 +13,8 @@ TABLES = {
     "call",
     "transcript_segment",
     "job",
+    "tenant_settings",
+    "webhook_delivery",
 }
 
 

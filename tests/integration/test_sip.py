@@ -108,14 +108,27 @@ class Gateway:
     def sipp(
         self, scenario: Path, tenant: str, key: str = "", *args: str, timeout: float = 120
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            self.sipp_argv(scenario, tenant, key, *args),
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            return subprocess.run(
+                self.sipp_argv(scenario, tenant, key, *args),
+                cwd=self.folder,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"sipp did not finish in {timeout:.0f} s; gateway log:\n{self.log()}")
+
+    def assert_ok(self, result: subprocess.CompletedProcess, *context) -> None:
+        """sipp's scenario ran to its end; else its output and the gateway's log."""
+        if result.returncode != 0:
+            output = result.stdout[-3000:] + result.stderr[-2000:]
+            pytest.fail(f"{context} sipp failed:\n{output}\ngateway log:\n{self.log()}")
+
+    def log(self) -> str:
+        running = "running" if self.server.running else "NOT RUNNING"
+        return f"({running})\n{self.server.log_tail(200)}"
 
     def calls(self) -> list[dict]:
         response = httpx.get(
@@ -175,6 +188,15 @@ def gateway(tmp_path_factory):
         yield gateway
 
 
+@pytest.fixture(autouse=True)
+def gateway_survives(request):
+    """Every test leaves the gateway running: a crash is reported with the gateway's log."""
+    yield
+    gateway = request.getfixturevalue("gateway")
+    if not gateway.server.running:
+        pytest.fail(f"the gateway process died:\n{gateway.log()}")
+
+
 def refused(sipp_status: str, body: str) -> str:
     """uac_refused.xml expecting `sipp_status`, offering `body` (lines of SDP)."""
     text = (SCENARIOS / "uac_refused.xml").read_text()
@@ -211,13 +233,9 @@ def speech_call(gateway: Gateway, tenant: str, key: str, *args: str, pause_ms: i
     )
 
 
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-
-
 def test_a_call_is_transcribed_and_stored(gateway):
     before = gateway.call_ids()
-    assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1"))
+    gateway.assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1"))
     [call_id] = gateway.new_calls(before, 1)
     listed = {call["id"]: call for call in gateway.calls()}
     assert listed[call_id]["status"] == "ended"
@@ -233,7 +251,7 @@ def test_concurrent_calls(gateway):
     result = speech_call(
         gateway, "acme", gateway.keys["acme"], "-m", "8", "-l", str(PJSUA_MAX_CALLS), "-r", "20"
     )
-    assert_ok(result)
+    gateway.assert_ok(result)
     calls = gateway.new_calls(before, 8)
     elapsed = time.monotonic() - started
     for call_id in calls:
@@ -244,7 +262,7 @@ def test_concurrent_calls(gateway):
 
 def test_trusted_address_needs_no_key(gateway):
     before = gateway.call_ids()
-    assert_ok(speech_call(gateway, "trusted", "", "-m", "1"))
+    gateway.assert_ok(speech_call(gateway, "trusted", "", "-m", "1"))
     [call_id] = gateway.new_calls(before, 1)
     assert "tomorrow" in gateway.transcript(call_id)
 
@@ -261,16 +279,16 @@ def test_unknown_tenant_and_bad_keys_are_refused(gateway, tmp_path):
         scenario = tmp_path / f"refused-{status}.xml"
         scenario.write_text(refused(status, GOOD_SDP))
         result = gateway.sipp(scenario, tenant, key, "-m", "1")
-        assert result.returncode == 0, (status, tenant, result.stdout[-2000:])
+        gateway.assert_ok(result, status, tenant)
 
 
 def test_malformed_sdp_is_rejected_and_the_next_call_works(gateway, tmp_path):
     scenario = tmp_path / "malformed.xml"
     scenario.write_text(refused("400", "v=0\nthis is not sdp\nm=audio port RTP/AVP 0"))
     result = gateway.sipp(scenario, "acme", gateway.keys["acme"], "-m", "1")
-    assert result.returncode == 0, result.stdout[-2000:]
+    gateway.assert_ok(result)
     before = gateway.call_ids()
-    assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1"))
+    gateway.assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1"))
     [call_id] = gateway.new_calls(before, 1)
     assert "tomorrow" in gateway.transcript(call_id)
 
@@ -281,7 +299,7 @@ def test_hangup_mid_utterance_keeps_the_final(gateway):
     result = speech_call(
         gateway, "acme", gateway.keys["acme"], "-m", "1", pause_ms=int(gateway.speech_s * 900)
     )
-    assert_ok(result)
+    gateway.assert_ok(result)
     [call_id] = gateway.new_calls(before, 1)
     assert "tomorrow" in gateway.transcript(call_id)
 
@@ -290,7 +308,7 @@ def test_silent_caller_times_out(gateway):
     before = gateway.call_ids()
     started = time.monotonic()
     result = gateway.sipp(SCENARIOS / "uac_silent.xml", "acme", gateway.keys["acme"], "-m", "1")
-    assert_ok(result)  # the gateway sent the BYE
+    gateway.assert_ok(result)  # the gateway sent the BYE
     assert time.monotonic() - started < gateway.speech_s + RTP_TIMEOUT_S + 5
     [call_id] = gateway.new_calls(before, 1)
     assert "tomorrow" in gateway.transcript(call_id)

@@ -3,7 +3,9 @@ second worker exists. The real engine runs through the scheduler in the streamin
 partial decode that blocks on purpose makes the order observable."""
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 
 from asr_core.engines.base import PartialRequest
 from asr_core.streaming import DecodeScheduler
@@ -28,12 +30,21 @@ def request(name: str = "a") -> PartialRequest:
     return PartialRequest(audio=name, language="en", prefix=(), allowed_languages=("en",))
 
 
-async def run_with(workers: int) -> list[str]:
+@contextlib.contextmanager
+def running(**options) -> Iterator[tuple[BlockingPartials, DecodeScheduler]]:
     engine = BlockingPartials()
-    scheduler = DecodeScheduler(engine, workers=workers)  # type: ignore[arg-type]
+    scheduler = DecodeScheduler(engine, **options)  # type: ignore[arg-type]
     scheduler.start()
-    order: list[str] = []
     try:
+        yield engine, scheduler
+    finally:
+        engine.release.set()
+        scheduler.stop()
+
+
+async def run_with(workers: int) -> list[str]:
+    order: list[str] = []
+    with running(workers=workers) as (engine, scheduler):
         partial = asyncio.create_task(scheduler.partial("stream-a", request()))
         await asyncio.to_thread(engine.started.wait, 10)
         final = asyncio.create_task(scheduler.final(lambda: "final"))
@@ -41,9 +52,6 @@ async def run_with(workers: int) -> list[str]:
         order.append("final first" if done else "final waited")
         engine.release.set()
         order.extend([await final, await partial])
-    finally:
-        engine.release.set()
-        scheduler.stop()
     return order
 
 
@@ -62,21 +70,15 @@ def test_partials_never_take_the_last_worker():
 
 def test_first_partials_go_ahead_of_refinements():
     async def scenario() -> list[str]:
-        engine = BlockingPartials()
-        scheduler = DecodeScheduler(engine, max_batch=1)  # type: ignore[arg-type]
-        scheduler.start()
-        try:
-            running = asyncio.create_task(scheduler.partial("a", request("a")))
+        with running(max_batch=1) as (engine, scheduler):
+            busy = asyncio.create_task(scheduler.partial("a", request("a")))
             await asyncio.to_thread(engine.started.wait, 10)
             refinement = asyncio.create_task(scheduler.partial("b", request("b")))
             await asyncio.sleep(0.05)  # b is queued first...
             first = asyncio.create_task(scheduler.partial("c", request("c"), first=True))
             await asyncio.sleep(0.05)
             engine.release.set()
-            await asyncio.gather(running, refinement, first)
-        finally:
-            engine.release.set()
-            scheduler.stop()
+            await asyncio.gather(busy, refinement, first)
         return engine.decoded
 
     assert asyncio.run(scenario()) == ["a", "c", "b"]  # ...but c's caller sees nothing yet
@@ -86,11 +88,8 @@ def test_streams_take_turns_with_their_finals():
     """A stream with a backlog of finals (a flooding caller) cannot hold up another's."""
 
     async def scenario() -> list[str]:
-        engine = BlockingPartials()
-        scheduler = DecodeScheduler(engine)  # type: ignore[arg-type]
-        scheduler.start()
         order: list[str] = []
-        try:
+        with running() as (engine, scheduler):
             blocker = asyncio.create_task(scheduler.partial("x", request()))
             await asyncio.to_thread(engine.started.wait, 10)
             finals = []
@@ -100,9 +99,34 @@ def test_streams_take_turns_with_their_finals():
                 await asyncio.sleep(0.01)
             engine.release.set()
             await asyncio.gather(blocker, *finals)
-        finally:
-            engine.release.set()
-            scheduler.stop()
         return order
 
     assert asyncio.run(scenario()) == ["a1", "b1", "a2", "a3"]
+
+
+async def waiting_beside_a_busy_partial_worker(first: bool) -> tuple[list[str], list[str]]:
+    """With two workers, one busy decoding partials, what is still queued after another
+    partial request (a segment's first, or a refinement) and one more refinement arrive."""
+    with running(workers=2) as (engine, scheduler):
+        busy = asyncio.create_task(scheduler.partial("a", request("a")))
+        await asyncio.to_thread(engine.started.wait, 10)
+        refinement = asyncio.create_task(scheduler.partial("b", request("b")))
+        other = asyncio.create_task(scheduler.partial("c", request("c"), first=first))
+        await asyncio.sleep(0.2)
+        waiting = list(scheduler._partials)
+        engine.release.set()
+        await asyncio.gather(busy, refinement, other)
+    return waiting, sorted(engine.decoded)
+
+
+def test_a_first_partial_uses_the_worker_kept_for_finals_when_no_final_waits():
+    """c's caller sees nothing yet: it goes to the free worker, in a batch of its own."""
+    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=True))
+    assert waiting == ["b"]
+    assert decoded == ["a", "b", "c"]
+
+
+def test_refinements_never_take_the_worker_kept_for_finals():
+    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=False))
+    assert waiting == ["b", "c"]
+    assert decoded == ["a", "b", "c"]

@@ -1,10 +1,11 @@
 // callscribe demo page: live captions from the microphone over the native streaming WebSocket
-// (`/v1/stream`) or as a WebRTC call (`POST /v1/webrtc/offer`, captions on a data channel), and
-// file transcription (`POST /v1/audio/transcriptions`). No dependencies.
+// (`/v1/stream`) or as a WebRTC call (`callscribe-webrtc.js`, the module other web apps embed),
+// and file transcription (`POST /v1/audio/transcriptions`). No dependencies.
+
+import { errorMessage, startCaptions } from "./callscribe-webrtc.js";
 
 const STREAM_RATES = [8000, 16000, 48000];
 const CHUNK_MS = 100;
-const ICE_GATHERING_MS = 5000;
 const CLOSE_REASONS = {
   1006: "the connection dropped",
   1011: "the server hit an internal error",
@@ -73,17 +74,6 @@ function credential() {
   return value.startsWith("cs_") ? { kind: "key", value } : { kind: "token", value };
 }
 
-async function apiError(response) {
-  try {
-    const body = await response.json();
-    if (body && body.error && body.error.message) return body.error.message;
-    if (body && body.detail) return JSON.stringify(body.detail);
-  } catch {
-    // not JSON
-  }
-  return `${response.status} ${response.statusText}`.trim();
-}
-
 /** A stream token for the socket (browsers cannot send headers on a WebSocket). */
 async function streamToken() {
   const cred = credential();
@@ -94,7 +84,7 @@ async function streamToken() {
     headers: { authorization: `Bearer ${cred.value}`, "content-type": "application/json" },
     body: "{}",
   });
-  if (!response.ok) throw new Error(`the key was refused: ${await apiError(response)}`);
+  if (!response.ok) throw new Error(`the key was refused: ${await errorMessage(response)}`);
   return (await response.json()).token;
 }
 
@@ -296,20 +286,6 @@ function startFailed(session, error) {
   teardown(session);
 }
 
-/** Resolves once the peer has gathered every ICE candidate (the server does not trickle). */
-function iceGathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ICE_GATHERING_MS);
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
-
 /** The microphone as a WebRTC call: audio on the track, the call's events on the data channel.
  * Raw capture (no echo cancellation, noise suppression or gain control): ASR wants the signal. */
 async function startWebrtc(session) {
@@ -320,51 +296,32 @@ async function startWebrtc(session) {
     session.stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
-    const pc = new RTCPeerConnection({ iceServers: [] });
-    session.pc = pc;
-    for (const track of session.stream.getAudioTracks()) pc.addTrack(track, session.stream);
-    const channel = pc.createDataChannel("captions");
-    session.channel = channel;
-    channel.onopen = () => setStatus(`Listening (WebRTC, ${el.language.value})`, "live");
-    channel.onmessage = (message) => {
-      if (typeof message.data !== "string") return;
-      try {
-        onEvent(JSON.parse(message.data));
-      } catch (error) {
-        showError(el.liveError, `Bad message from the server: ${error.message}`);
-      }
-    };
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" && live === session) {
+    const cred = credential();
+    const hotwords = hotwordsText();
+    session.call = await startCaptions(session.stream.getAudioTracks()[0], {
+      token: cred.kind === "token" ? cred.value : null,
+      key: cred.kind === "key" ? cred.value : null,
+      language: el.language.value,
+      hotwords,
+      onEvent(event) {
+        if (live === session) onEvent(event);
+      },
+      onOpen: () => setStatus(`Listening (WebRTC, ${el.language.value})`, "live"),
+      onFailed() {
+        if (live !== session) return;
         showError(el.liveError, "The WebRTC connection failed");
         teardown(session);
-      }
-    };
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGathered(pc);
-    const cred = credential();
-    const url = new URL("v1/webrtc/offer", location.href);
-    const headers = { "content-type": "application/json" };
-    if (cred.kind === "key") headers.authorization = `Bearer ${cred.value}`;
-    if (cred.kind === "token") url.searchParams.set("token", cred.value);
-    const response = await fetch(url, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({
-        sdp: pc.localDescription.sdp,
-        type: "offer",
-        language: el.language.value,
-        hotwords: hotwordsText() || null,
-      }),
+      },
     });
-    if (!response.ok) throw new Error(`the call was refused: ${await apiError(response)}`);
-    const answer = await response.json();
-    session.callId = answer.call_id;
-    if (live !== session) return; // stopped meanwhile
-    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-    el.meta.textContent = "WebRTC call: the tenant's hot-word lists apply.";
+    if (live !== session) {
+      session.call.close(); // stopped meanwhile
+      return;
+    }
+    el.meta.textContent = hotwords
+      ? "WebRTC call: the tenant's hot-word lists apply, plus the ones above."
+      : "WebRTC call: the tenant's hot-word lists apply.";
     setRunning(true);
-    el.apply.disabled = true; // per-call hot-words go over the WebSocket only
+    el.apply.disabled = true; // hot-words are set per call here: change them before Start
     setStatus("Connecting…", "busy");
   } catch (error) {
     startFailed(session, error);
@@ -380,14 +337,10 @@ function stopLive() {
   session.stopping = true;
   setStatus("Finishing…", "busy");
   stopCapture(session);
-  if (session.channel) {
+  if (session.call) {
     // WebRTC: hang up; the last finals, then `call_ended`, come on the data channel.
-    if (session.channel.readyState === "open") {
-      session.channel.send(JSON.stringify({ type: "end" }));
-      session.timer = setTimeout(() => teardown(session), 30000);
-    } else {
-      teardown(session);
-    }
+    if (session.call.hangUp()) session.timer = setTimeout(() => teardown(session), 30000);
+    else teardown(session);
     return;
   }
   if (session.node && session.socket && session.socket.readyState === WebSocket.OPEN) {
@@ -408,7 +361,7 @@ function teardown(session) {
   clearTimeout(session.timer);
   if (session.context && session.context.state !== "closed") session.context.close();
   if (session.socket && session.socket.readyState <= WebSocket.OPEN) session.socket.close();
-  if (session.pc && session.pc.connectionState !== "closed") session.pc.close();
+  if (session.call) session.call.close();
   if (live === session) {
     live = null;
     setRunning(false);
@@ -417,6 +370,9 @@ function teardown(session) {
 }
 
 el.toggle.addEventListener("click", () => (live ? stopLive() : startLive()));
+// Closing the tab: close the peer now, so the server ends and stores the call at once (it
+// would otherwise wait for ICE consent to run out).
+addEventListener("pagehide", () => live && live.call && live.call.close());
 
 el.apply.addEventListener("click", () => {
   if (!live || !live.socket || live.socket.readyState !== WebSocket.OPEN) return;
@@ -479,7 +435,7 @@ el.fileForm.addEventListener("submit", async (event) => {
   const started = performance.now();
   try {
     const response = await fetch(url, { method: "POST", body: form, headers });
-    if (!response.ok) throw new Error(await apiError(response));
+    if (!response.ok) throw new Error(await errorMessage(response));
     const result = await response.json();
     el.fileText.textContent = result.text.trim() || "(no speech found)";
     showSegments(result.segments || []);

@@ -1,0 +1,1 @@
+"""Where the LLM decodes: transformers in this process (CPU or GPU) or an SGLang server (GPU)."""

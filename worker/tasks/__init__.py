@@ -1,0 +1,1 @@
+"""Celery tasks: post-call re-transcription, batch jobs, webhook delivery."""

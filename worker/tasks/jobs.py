@@ -1,0 +1,66 @@
+"""Batch jobs: an uploaded file, or a URL fetched here, transcribed like a call's leg."""
+
+import shutil
+import urllib.request
+from pathlib import Path
+
+from sqlmodel import Session
+
+from admin_api.crud import jobs
+from admin_api.models import Job
+from asr_core.audio import probe_duration
+from worker.app import app, context
+from worker.runs import JobInputError, JobRun, decode_options, merged, run_job
+
+TASK = "callscribe.batch"
+CHUNK = 1 << 16
+
+
+@app.task(bind=True, name=TASK)
+def transcribe_job(self, job_id: str) -> dict:
+    return run_job(self, job_id, _transcribe)
+
+
+def _transcribe(run: JobRun, job: Job):
+    settings = context().settings
+    path = jobs.input_path(Path(settings.var_dir) / "jobs", job.id)
+    if job.source_url:
+        with Session(run.database) as session:
+            limit_mb = jobs.settings_of(session, job.tenant_id).job_max_mb or settings.job_max_mb
+        fetch(job.source_url, path, int(limit_mb * 1_000_000), settings.webhook_timeout_s)
+    if not path.is_file():
+        raise JobInputError("the job's input is gone (uploads are kept until the job is done)")
+    run.total_s = probe_duration(path) or 0.0
+    transcript = context().transcriber.transcribe(
+        path, decode_options(settings, job.language), progress=run.progress
+    )
+    return merged({"mixed": transcript.segments}), transcript.duration
+
+
+def fetch(url: str, path: Path, max_bytes: int, timeout_s: float) -> None:
+    """Download `url` to `path`, refusing more than `max_bytes` (counted, not trusted)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise JobInputError(_too_large(max_bytes))
+            received = 0
+            with partial.open("wb") as out:
+                while chunk := response.read(CHUNK):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise JobInputError(_too_large(max_bytes))
+                    out.write(chunk)
+    except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
+        partial.unlink(missing_ok=True)
+        raise JobInputError(f"could not fetch {url}: {exc}") from exc
+    except JobInputError:
+        partial.unlink(missing_ok=True)
+        raise
+    shutil.move(partial, path)
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"the input is larger than this tenant's limit of {max_bytes / 1_000_000:g} MB"
