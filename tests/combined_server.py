@@ -5,6 +5,7 @@ from sqlmodel import Session
 from admin_api import migrate
 from admin_api.crud import keys
 from admin_api.db import make_engine
+from asr_core.audio import RawFormat
 from callscribe.config import Settings
 from callscribe.server import build_app
 
@@ -31,3 +32,16 @@ def new_key(database, scope, tenant_id=None) -> str:
 
 def bearer(key: str) -> dict:
     return {"authorization": f"Bearer {key}"}
+
+
+def open_call(client, tenant: str, legs: dict[str, RawFormat], **options):
+    """Open a call on the app's event loop, as a gateway does."""
+    hub = client.app.state.call_hub
+
+    async def opening():
+        session = await hub.open_call(tenant, "test", **options)
+        for name, fmt in legs.items():
+            session.add_leg(name, fmt)
+        return session
+
+    return client.portal.call(opening)

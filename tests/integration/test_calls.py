@@ -18,7 +18,7 @@ from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
 from asr_core.hotwords import HotwordIndex, parse_hotwords
 from telephony.session import CallRefused
-from tests.combined_server import bearer, make_server, new_key
+from tests.combined_server import bearer, make_server, new_key, open_call
 from tests.helpers import espeak_audio, refused_stream, to_int16
 
 SENTENCE = "Please call me tomorrow morning about the meeting."
@@ -43,19 +43,6 @@ def server(transcriber, tmp_path):
         keys = {t: bearer(new_key(database, "tenant", t)) for t in ("acme", "globex")}
         yield client, database, keys
     database.dispose()
-
-
-def open_call(client, tenant: str, legs: dict[str, RawFormat], **options):
-    """Open a call on the app's event loop, as a gateway does."""
-    hub = client.app.state.call_hub
-
-    async def opening():
-        session = await hub.open_call(tenant, "test", **options)
-        for name, fmt in legs.items():
-            session.add_leg(name, fmt)
-        return session
-
-    return client.portal.call(opening)
 
 
 def feed_in_packets(session, leg: str, data: bytes, packet: int = 160) -> None:

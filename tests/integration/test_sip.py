@@ -1,9 +1,7 @@
 """The SIP gateway end to end: `callscribe serve` with CALLSCRIBE_SIP_PORT, real sipp callers
 (scenarios in tests/data/sipp), speech in, stored transcripts out."""
 
-import importlib.util
 import os
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -21,25 +19,15 @@ from admin_api.db import make_engine
 from admin_api.models import Tenant
 from tests.helpers import encode, espeak_audio
 from tests.services import CallscribeServer, free_port
+from tests.sipp import SCENARIOS, SPEECH, sip_missing, sipp_argv, speech_keys
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "sipp"
 SENTENCE = "Please call me tomorrow morning about the meeting."
 WORDS = ("tomorrow", "morning")
 RTP_TIMEOUT_S = 3
 PJSUA_MAX_CALLS = 4  # the pjsua2-python wheel's compile-time limit (see telephony/sip)
 
 
-def _missing() -> str | None:
-    if shutil.which("sipp") is None:
-        return (
-            "sipp not found (Debian: apt-get install sip-tester, or scripts/install-system-deps.sh)"
-        )
-    if importlib.util.find_spec("pjsua2") is None:
-        return "pjsua2 not installed (pip install pjsua2-python; wheels stop at Python 3.12)"
-    return None
-
-
-if (reason := _missing()) is not None:
+if (reason := sip_missing()) is not None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
@@ -80,37 +68,12 @@ class Gateway:
             "whisper-tiny.en",
         )
 
-    def sipp_argv(self, scenario: Path, tenant: str, key: str = "", *args: str) -> list[str]:
-        """A sipp command line against the gateway (run in `folder`, where speech.wav is)."""
-        return [
-            "sipp",
-            f"127.0.0.1:{self.sip_port}",
-            "-sf",
-            str(scenario),
-            "-s",
-            tenant,
-            "-key",
-            "key",
-            key or "none",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-            "-mp",
-            str(free_port()),
-            "-nostdin",
-            "-trace_err",
-            "-timeout",
-            "60s",
-            *args,
-        ]
-
     def sipp(
         self, scenario: Path, tenant: str, key: str = "", *args: str, timeout: float = 120
     ) -> subprocess.CompletedProcess:
         try:
             return subprocess.run(
-                self.sipp_argv(scenario, tenant, key, *args),
+                sipp_argv(self.sip_port, scenario, tenant, key, *args),
                 cwd=self.folder,
                 capture_output=True,
                 text=True,
@@ -217,20 +180,7 @@ a=rtpmap:0 PCMU/8000
 
 def speech_call(gateway: Gateway, tenant: str, key: str, *args: str, pause_ms: int | None = None):
     pause = pause_ms if pause_ms is not None else int(gateway.speech_s * 1000) + 1500
-    return gateway.sipp(
-        SCENARIOS / "uac_speech.xml",
-        tenant,
-        key,
-        "-key",
-        "leg",
-        "mixed",
-        "-key",
-        "callscribe_call",
-        "",
-        "-d",
-        str(pause),
-        *args,
-    )
+    return gateway.sipp(SPEECH, tenant, key, *speech_keys(pause), *args)
 
 
 def test_a_call_is_transcribed_and_stored(gateway):
@@ -319,13 +269,9 @@ def test_two_legs_share_one_call(gateway):
     shared = f"two-legs-{time.monotonic_ns()}"
     legs = {}
     for leg in ("agent", "customer"):
-        argv = gateway.sipp_argv(
-            SCENARIOS / "uac_speech.xml",
-            "acme",
-            gateway.keys["acme"],
-            *("-key", "leg", leg, "-key", "callscribe_call", shared, "-m", "1"),
-            *("-d", str(int(gateway.speech_s * 1000) + 1500)),
-        )
+        pause_ms = int(gateway.speech_s * 1000) + 1500
+        keys = speech_keys(pause_ms, leg, shared)
+        argv = sipp_argv(gateway.sip_port, SPEECH, "acme", gateway.keys["acme"], *keys, "-m", "1")
         legs[leg] = subprocess.Popen(
             argv, cwd=gateway.folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

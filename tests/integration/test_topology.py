@@ -3,16 +3,13 @@ ASR processes, the SIP and WebRTC gateways and two workers. A sipp call and a he
 call end to end (live captions, post-call transcripts); a hot-word edit reaching both ASR
 processes within 1 s; a worker killed mid-job; an ASR process killed mid-call."""
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +30,8 @@ from tests.browser import (
 from tests.helpers import encode, espeak_audio, to_int16, wav_bytes
 from tests.integration.test_webrtc import ended_call
 from tests.integration.test_worker import long_recording, post_segments, submit, wait_for_job
-from tests.services import CallscribeServer, free_port
+from tests.services import CallscribeServer
+from tests.sipp import SPEECH, sip_missing, sipp_argv, speech_keys
 from tests.topology import TENANT_ID, VISIBILITY_TIMEOUT_S, Topology
 
 SENTENCE = "Please call me tomorrow morning about the meeting."
@@ -42,15 +40,6 @@ CAPTION_S = 120  # the first live final on two shared cores
 POSTCALL_S = 120
 RESTORE_CHECK_S = VISIBILITY_TIMEOUT_S / 4 + 2
 """Longer than the workers' period of looking for tasks to deliver again (worker.app)."""
-SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "sipp"
-
-
-def sip_missing() -> str | None:
-    if shutil.which("sipp") is None:
-        return "sipp not found (apt-get install sip-tester, or scripts/install-system-deps.sh)"
-    if importlib.util.find_spec("pjsua2") is None:
-        return "pjsua2 not installed (pip install pjsua2-python; wheels stop at Python 3.12)"
-    return None
 
 
 def skip_or_fail(reason: str) -> None:
@@ -239,36 +228,10 @@ def test_a_sipp_call_has_live_captions_and_a_post_call_transcript(
     lead, tail = np.zeros(4000, np.float32), np.zeros(32_000, np.float32)  # 2 s: an endpoint
     audio = np.concatenate([lead, speech, tail])
     (tmp_path / "speech.wav").write_bytes(encode(audio, 16_000, "pcm_mulaw", "wav", out_rate=8000))
-    argv = [
-        "sipp",
-        f"127.0.0.1:{topology.sip_port}",
-        "-sf",
-        str(SCENARIOS / "uac_speech.xml"),
-        "-s",
-        TENANT_ID,
-        "-key",
-        "key",
-        topology.tenant_key,
-        "-key",
-        "leg",
-        "mixed",
-        "-key",
-        "callscribe_call",
-        "",
-        "-d",
-        str(int(len(audio) / 16_000 * 1000) + 1000),
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        str(free_port()),
-        "-mp",
-        str(free_port()),
-        "-nostdin",
-        "-timeout",
-        "60s",
-    ]
+    pause_ms = int(len(audio) / 16_000 * 1000) + 1000
+    argv = sipp_argv(
+        topology.sip_port, SPEECH, TENANT_ID, topology.tenant_key, *speech_keys(pause_ms), "-m", "1"
+    )
     known = call_ids(front, headers)
     sipp = subprocess.Popen(
         argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

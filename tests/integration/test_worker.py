@@ -20,7 +20,7 @@ from admin_api.auth import ADMIN
 from admin_api.models import TranscriptSegment
 from asr_core.audio import RawFormat
 from asr_core.transcribe import Transcriber
-from tests.combined_server import bearer, make_server, new_key
+from tests.combined_server import bearer, make_server, new_key, open_call
 from tests.helpers import espeak_audio, to_int16, wav_bytes
 from tests.services import CeleryWorker
 from worker.tasks.webhooks import SIGNATURE_HEADER, verify
@@ -147,18 +147,6 @@ def test_tenants_never_see_each_others_jobs_calls_or_transcripts(stack, speech):
     assert client.get(f"/v1/jobs/{job['id']}", headers=keys["admin"]).status_code == 200
     assert client.get(f"/v1/jobs/{job['id']}").status_code == 401
     assert client.get("/v1/tenants/acme/settings", headers=other).status_code == 404
-
-
-def open_call(client, tenant: str, legs: dict[str, RawFormat], **options):
-    hub = client.app.state.call_hub
-
-    async def opening():
-        session = await hub.open_call(tenant, "test", **options)
-        for name, fmt in legs.items():
-            session.add_leg(name, fmt)
-        return session
-
-    return client.portal.call(opening)
 
 
 def test_a_call_is_transcribed_again_after_hang_up(stack, speech, tmp_path):
