@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     )
     webhook_max_attempts: int = Field(6, ge=1, description="Attempts per webhook")
     webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook attempt")
+    outbound_allow_private: bool = Field(
+        False,
+        description="Job URLs and webhooks may reach loopback and private addresses "
+        "(otherwise public ones only: a tenant must not reach the server's network)",
+    )
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

@@ -74,6 +74,7 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
             max_mb=settings.job_max_mb,
             max_active=settings.tenant_max_active_jobs,
             languages=settings.languages,
+            allow_private=settings.outbound_allow_private,
             enqueue=tasks.batch,
         ),
     )

@@ -57,6 +57,7 @@ def running_stack(transcriber, model: str, redis_server, tmp_path: Path):
         "broker_url": broker,
         "worker_visibility_timeout_s": 3.0,
         "worker_retry_base_s": 0.5,
+        "outbound_allow_private": True,  # the file server and webhook receivers are on loopback
         "model": model,
         "languages": "en",
     }
@@ -484,3 +485,27 @@ def test_a_60_minute_recording_completes_in_bounded_memory_with_progress(
     assert peak - short_peak < 128e6
     text = client.get(f"/v1/jobs/{state['id']}/transcript?format=txt", headers=acme).text
     assert text.lower().count("tomorrow") >= 100
+
+
+def test_by_default_jobs_and_webhooks_may_not_reach_private_addresses(tiny, tmp_path):
+    """A tenant must not make the workers fetch from, or post to, the server's own network."""
+    app, database = make_server(tiny, tmp_path)
+    with TestClient(app) as client:
+        admin = bearer(new_key(database, ADMIN))
+        client.post("/v1/tenants", json={"id": "acme", "name": "acme"}, headers=admin)
+        acme = bearer(new_key(database, "tenant", "acme"))
+        for form in (
+            {"url": "http://127.0.0.1:6379/a.wav"},
+            {"url": "http://169.254.169.254/latest/meta-data/"},
+        ):
+            response = client.post("/v1/jobs", data=form, headers=acme)
+            assert response.status_code == 422, response.text
+            assert response.json()["error"]["code"] == "forbidden_address"
+        upload = {"file": ("a.wav", b"RIFF", "audio/wav")}
+        hook = {"webhook_url": "http://10.0.0.5/hook"}
+        response = client.post("/v1/jobs", data=hook, files=upload, headers=acme)
+        assert response.status_code == 422, response.text
+        response = client.patch("/v1/tenants/acme/settings", json=hook, headers=acme)
+        assert response.status_code == 422, response.text
+        assert client.get("/v1/jobs", headers=acme).json() == []
+    database.dispose()

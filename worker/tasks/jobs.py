@@ -1,13 +1,13 @@
 """Batch jobs: an uploaded file, or a URL fetched here, transcribed like a call's leg."""
 
 import shutil
-import urllib.request
 from pathlib import Path
 
 from sqlmodel import Session
 
 from admin_api.crud import jobs
 from admin_api.models import Job
+from admin_api.outbound import open_url
 from asr_core.audio import probe_duration
 from worker.app import app, context
 from worker.runs import JobInputError, JobRun, decode_options, merged, run_job
@@ -27,7 +27,13 @@ def _transcribe(run: JobRun, job: Job):
     if job.source_url:
         with Session(run.database) as session:
             limit_mb = jobs.settings_of(session, job.tenant_id).job_max_mb or settings.job_max_mb
-        fetch(job.source_url, path, int(limit_mb * 1_000_000), settings.webhook_timeout_s)
+        fetch(
+            job.source_url,
+            path,
+            int(limit_mb * 1_000_000),
+            settings.webhook_timeout_s,
+            settings.outbound_allow_private,
+        )
     if not path.is_file():
         raise JobInputError("the job's input is gone (uploads are kept until the job is done)")
     run.total_s = probe_duration(path) or 0.0
@@ -37,12 +43,13 @@ def _transcribe(run: JobRun, job: Job):
     return merged({"mixed": transcript.segments}), transcript.duration
 
 
-def fetch(url: str, path: Path, max_bytes: int, timeout_s: float) -> None:
-    """Download `url` to `path`, refusing more than `max_bytes` (counted, not trusted)."""
+def fetch(url: str, path: Path, max_bytes: int, timeout_s: float, allow_private: bool) -> None:
+    """Download `url` to `path`, refusing more than `max_bytes` (counted, not trusted) and
+    private addresses unless allowed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with open_url(url, timeout_s, allow_private) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise JobInputError(_too_large(max_bytes))

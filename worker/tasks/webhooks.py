@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from admin_api.crud import jobs
 from admin_api.models import Job, WebhookDelivery
+from admin_api.outbound import open_url
 from worker.app import app, context
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def deliver(self, job_id: str, event: str, delivery_id: str) -> dict:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.webhook_timeout_s) as response:
+        with open_url(
+            request, settings.webhook_timeout_s, settings.outbound_allow_private
+        ) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status, error = exc.code, f"HTTP {exc.code}"

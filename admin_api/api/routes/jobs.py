@@ -17,6 +17,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from admin_api.api.deps import PrincipalDep, SessionDep
 from admin_api.crud import audit, jobs
 from admin_api.models import Job, Tenant
+from admin_api.outbound import ForbiddenAddress, check_public
 from admin_api.schemas import DeliveryPublic, JobPublic
 from asr_core.service.errors import ApiError
 
@@ -36,8 +37,20 @@ class JobsConfig:
     max_active: int = 4
     """A tenant's jobs queued or running at once unless its settings say otherwise."""
     languages: tuple[str, ...] = ("en", "zh")
+    allow_private: bool = False
+    """Job URLs and webhooks may name loopback and private addresses (see `outbound`)."""
     enqueue: Callable[[str], None] | None = None
     """`enqueue(job_id)` sends the job to the workers (None: nothing runs it)."""
+
+
+def check_outbound(config: JobsConfig, name: str, url: str) -> None:
+    """422 for a URL the workers must not reach for a tenant (see `admin_api.outbound`)."""
+    if config.allow_private:
+        return
+    try:
+        check_public(url)
+    except ForbiddenAddress as exc:
+        raise ApiError(422, "forbidden_address", f"{name}: {exc}") from exc
 
 
 @router.post("/v1/jobs", status_code=202, response_model=JobPublic)
@@ -62,6 +75,8 @@ def create_job(
     for name, value in (("url", url), ("webhook_url", webhook_url)):
         if value is not None and urlparse(value).scheme not in ("http", "https"):
             raise ApiError(422, "invalid_request", f"{name}: use an http or https URL")
+        if value is not None:
+            check_outbound(config, name, value)
     language = (language or "").strip().lower() or None
     if language not in (None, "auto", *config.languages):
         raise ApiError(422, "unsupported_language", f"language {language!r} is not supported")

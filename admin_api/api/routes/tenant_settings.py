@@ -1,9 +1,10 @@
 """`GET|PATCH /v1/tenants/{tenant_id}/settings`: redaction of stored text, the completion
 webhook, and batch limits (the limits need an admin key)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
+from admin_api.api.routes.jobs import check_outbound
 from admin_api.crud import audit, jobs
 from admin_api.models import TenantSettings
 from admin_api.schemas import TenantSettingsPublic, TenantSettingsUpdate
@@ -21,7 +22,11 @@ def get_settings(tenant: TenantDep, session: SessionDep) -> dict:
 
 @router.patch("/v1/tenants/{tenant_id}/settings", response_model=TenantSettingsPublic)
 def update_settings(
-    body: TenantSettingsUpdate, tenant: TenantDep, principal: PrincipalDep, session: SessionDep
+    request: Request,
+    body: TenantSettingsUpdate,
+    tenant: TenantDep,
+    principal: PrincipalDep,
+    session: SessionDep,
 ) -> dict:
     changes = body.model_dump(exclude_unset=True)
     if ADMIN_ONLY & changes.keys() and not principal.is_admin:
@@ -30,6 +35,7 @@ def update_settings(
         changes["redact_kinds"] = ",".join(changes["redact_kinds"] or [])
     if changes.get("webhook_url") is not None:
         changes["webhook_url"] = str(changes["webhook_url"])
+        check_outbound(request.app.state.jobs, "webhook_url", changes["webhook_url"])
     row = jobs.update_settings(session, tenant.id, changes)
     audit.record(
         session,
