@@ -23,7 +23,7 @@ from admin_api.api.routes.jobs import JobsConfig
 from admin_api.crud.hotword_lists import VersionConflict
 from asr_core.hotwords import HotwordLimits
 from asr_core.service.errors import error_response, install_error_handlers
-from asr_core.service.static import StrictStaticFiles, strict_headers
+from asr_core.service.static import StrictStaticFiles, mount_shared_assets, strict_headers
 
 Publisher = Callable[[str, str, int], None]
 """Announces `(tenant, list, tenant hot-word version)` after a hot-word change is committed."""
@@ -68,6 +68,7 @@ def install(
         StrictStaticFiles(directory=UI_DIR, html=True, headers=UI_HEADERS),
         name="admin-ui",
     )
+    mount_shared_assets(app)
 
     @app.exception_handler(VersionConflict)
     async def _conflict(_: Request, exc: VersionConflict) -> JSONResponse:

@@ -1,6 +1,9 @@
 """Static pages served by the app itself (the demo page, the admin UI): their files with a
 strict content security policy, so only their own scripts and styles ever run."""
 
+from pathlib import Path
+
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -39,3 +42,15 @@ class StrictStaticFiles(StaticFiles):
         response = await super().get_response(path, scope)
         response.headers.update(self.headers)
         return response
+
+
+SHARED_DIR = Path(__file__).parent / "ui"
+"""What the demo page and the admin UI share (base.css), served at `/ui/`."""
+
+
+def mount_shared_assets(app: FastAPI) -> None:
+    """Serve `/ui/` once, whichever page installs first."""
+    if any(getattr(route, "name", None) == "ui" for route in app.routes):
+        return
+    files = StrictStaticFiles(directory=SHARED_DIR, headers=strict_headers())
+    app.mount("/ui", files, name="ui")

@@ -50,6 +50,10 @@ def test_the_page_is_served_at_the_root_with_its_policy(client):
     assert "javascript" in worklet.headers["content-type"]
     assert "registerProcessor" in worklet.text
     assert "text/css" in client.get("/demo/demo.css").headers["content-type"]
+    base = client.get("/ui/base.css")  # shared with the admin UI, linked before demo.css
+    assert base.status_code == 200 and "text/css" in base.headers["content-type"]
+    assert "--accent" in base.text and "content-security-policy" in base.headers
+    assert page.text.index('href="ui/base.css"') < page.text.index('href="demo/demo.css"')
     assert client.get("/demo/missing.js").status_code == 404
     assert client.get("/demo/index.html").status_code == 404
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from asr_core.service.static import StrictStaticFiles, strict_headers
+from asr_core.service.static import StrictStaticFiles, mount_shared_assets, strict_headers
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 DEMO_HEADERS = strict_headers(
@@ -27,3 +27,4 @@ def install(app: FastAPI) -> None:
         directory=DEMO_DIR, headers=DEMO_HEADERS, hidden=frozenset({"index.html"})
     )
     app.mount("/demo", files, name="demo")
+    mount_shared_assets(app)
