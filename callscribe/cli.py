@@ -71,7 +71,7 @@ def _load_transcriber(
                 device=settings.device,
                 compute_type=settings.compute_type,
                 cpu_threads=settings.threads_per_decode(serving),
-                num_workers=settings.workers(serving),
+                num_workers=settings.parallel_decodes(serving),
             )
         except AsrError as exc:
             raise _fail(exc.reason) from exc

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
             return self.decode_workers
         return min(2, os.cpu_count() or 1) if serving else 1
 
+    def parallel_decodes(self, serving: bool) -> int:
+        """Decodes the engine runs at once: the workers, and when serving the first-partial
+        lane beside them."""
+        return self.workers(serving) + (1 if serving else 0)
+
     def threads_per_decode(self, serving: bool) -> int:
         """Cores split between the workers: a decode barely gains from a second thread,
         while a second decode beside it doubles what the box does."""

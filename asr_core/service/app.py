@@ -40,6 +40,9 @@ class ServiceConfig:
     """Streams' partials decoded together in one batch."""
     decode_workers: int = 1
     """Live decodes run at once (the engine must allow as many parallel calls)."""
+    first_partial_lane: bool = False
+    """One more decode thread for segments' first partials only (see `DecodeScheduler`); the
+    engine must then allow `decode_workers + 1` parallel calls."""
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     """Defaults of every live stream (windows, beam, endpointing); a stream's config and the
     caller's hot-words are applied on top."""
@@ -64,6 +67,7 @@ def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) ->
         max_batch=config.max_batch,
         on_queue_wait=metrics.streams.queue_wait,
         workers=config.decode_workers,
+        first_partial_lane=config.first_partial_lane,
     )
 
     @asynccontextmanager

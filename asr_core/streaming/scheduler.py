@@ -4,12 +4,14 @@ CPU time is the scarce thing, so all decoding goes through a few threads (as man
 can run at once, `workers`). Finals (a caller stopped talking and waits for the text) always go
 first, taken from the streams in turn so one stream with many finals waiting cannot hold up the
 others; with several workers one is kept free of partials, so a final never waits behind a
-batch of partials. The one exception is a segment's first partial: its caller sees nothing of
-what is being said yet, and its audio is short, so when no final waits, the kept worker may
-decode a batch of first partials (a final then waits at most that long). Partials are batched
-across streams in one encoder and one decoder call;
+batch of partials. Partials are batched across streams in one encoder and one decoder call;
 each stream has at most one partial waiting, and a newer request replaces it, so under load
 every stream simply gets partials less often instead of the queue falling behind.
+
+A segment's first partial is the exception: its caller sees nothing of what is being said yet,
+and its audio is short, so it should not wait a second for a final. With `first_partial_lane`
+one more thread decodes only first partials, beside the workers (the cores are shared by the
+OS; a first partial costs about a tenth of a final).
 """
 
 import asyncio
@@ -59,9 +61,13 @@ class DecodeScheduler:
         max_finals: int = 64,
         on_queue_wait: Callable[[str, float], None] | None = None,
         workers: int = 1,
+        first_partial_lane: bool = False,
     ) -> None:
         self.engine = engine
         self.workers = workers
+        self.first_partial_lane = first_partial_lane
+        """One more thread, for first partials only: the engine must allow `workers + 1`
+        decodes at once."""
         self.max_partial_workers = max(1, workers - 1)
         """Workers that may decode partials at once: with several, one is kept for finals."""
         self.max_batch = max_batch
@@ -93,6 +99,10 @@ class DecodeScheduler:
             threading.Thread(target=self._work, name=f"decode-worker-{n}", daemon=True)
             for n in range(self.workers)
         ]
+        if self.first_partial_lane:
+            self._threads.append(
+                threading.Thread(target=self._first_partials, name="decode-first", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
 
@@ -115,7 +125,7 @@ class DecodeScheduler:
                     f"{waiting} finals are waiting to be decoded; try again shortly"
                 )
             self._finals.setdefault(stream, deque()).append(job)
-            self._wakeup.notify()
+            self._wakeup.notify_all()  # the threads wait for different work
         return await job.future
 
     async def partial(
@@ -128,7 +138,7 @@ class DecodeScheduler:
         with self._wakeup:
             replaced = self._partials.pop(stream, None)
             self._partials[stream] = job
-            self._wakeup.notify()
+            self._wakeup.notify_all()  # the threads wait for different work
         if replaced is not None:
             _resolve(replaced, None)
         return await job.future
@@ -169,6 +179,20 @@ class DecodeScheduler:
         for job in pending:
             _fail(job, AsrError("the decoder is shutting down"))
 
+    def _first_partials(self) -> None:
+        """The first-partial lane: decodes batches of first partials and nothing else."""
+        while True:
+            with self._wakeup:
+                while self._running and not self._first_waiting():
+                    self._wakeup.wait()
+                if not self._running:
+                    return  # the workers fail what is left
+                batch = self._take_partials(first_only=True)
+            self._run_partials(batch)
+
+    def _first_waiting(self) -> bool:
+        return any(job.first for job in self._partials.values())
+
     def _next_final(self) -> _FinalJob:
         stream, jobs = self._finals.popitem(last=False)
         job = jobs.popleft()
@@ -176,22 +200,18 @@ class DecodeScheduler:
             self._finals[stream] = jobs  # back of the line
         return job
 
-    def _take_partials(self) -> list[_PartialJob]:
+    def _take_partials(self, first_only: bool = False) -> list[_PartialJob]:
         """A batch: first partials on their own (short audio, short window, and a caller still
         waiting for any text), otherwise the longest waiting (the queue keeps arrival order)."""
         waiting = list(self._partials.items())
-        batch = ([item for item in waiting if item[1].first] or waiting)[: self.max_batch]
+        firsts = [item for item in waiting if item[1].first]
+        batch = (firsts if first_only else firsts or waiting)[: self.max_batch]
         for stream, _ in batch:
             del self._partials[stream]
         return [job for _, job in batch]
 
     def _may_take_partials(self) -> bool:
-        if self._partials_running < self.max_partial_workers:
-            return bool(self._partials)
-        # The worker kept for finals takes first partials when no final is waiting.
-        return self._partials_running == self.max_partial_workers and any(
-            job.first for job in self._partials.values()
-        )
+        return self._partials_running < self.max_partial_workers and bool(self._partials)
 
     def _run_final(self, job: _FinalJob) -> None:
         if job.future.cancelled():

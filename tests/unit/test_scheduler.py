@@ -104,10 +104,12 @@ def test_streams_take_turns_with_their_finals():
     assert asyncio.run(scenario()) == ["a1", "b1", "a2", "a3"]
 
 
-async def waiting_beside_a_busy_partial_worker(first: bool) -> tuple[list[str], list[str]]:
+async def waiting_beside_a_busy_partial_worker(
+    first: bool, lane: bool
+) -> tuple[list[str], list[str]]:
     """With two workers, one busy decoding partials, what is still queued after another
     partial request (a segment's first, or a refinement) and one more refinement arrive."""
-    with running(workers=2) as (engine, scheduler):
+    with running(workers=2, first_partial_lane=lane) as (engine, scheduler):
         busy = asyncio.create_task(scheduler.partial("a", request("a")))
         await asyncio.to_thread(engine.started.wait, 10)
         refinement = asyncio.create_task(scheduler.partial("b", request("b")))
@@ -119,14 +121,37 @@ async def waiting_beside_a_busy_partial_worker(first: bool) -> tuple[list[str], 
     return waiting, sorted(engine.decoded)
 
 
-def test_a_first_partial_uses_the_worker_kept_for_finals_when_no_final_waits():
-    """c's caller sees nothing yet: it goes to the free worker, in a batch of its own."""
-    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=True))
+def test_a_first_partial_is_decoded_at_once_on_its_own_lane():
+    """c's caller sees nothing yet: the lane takes it while the partial worker is busy."""
+    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=True, lane=True))
     assert waiting == ["b"]
     assert decoded == ["a", "b", "c"]
 
 
-def test_refinements_never_take_the_worker_kept_for_finals():
-    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=False))
+def test_without_the_lane_a_first_partial_waits_for_the_partial_worker():
+    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=True, lane=False))
     assert waiting == ["b", "c"]
     assert decoded == ["a", "b", "c"]
+
+
+def test_refinements_never_take_the_lane_or_the_worker_kept_for_finals():
+    waiting, decoded = asyncio.run(waiting_beside_a_busy_partial_worker(first=False, lane=True))
+    assert waiting == ["b", "c"]
+    assert decoded == ["a", "b", "c"]
+
+
+def test_the_lane_leaves_finals_to_the_workers():
+    """A final waits for a worker even while the lane is idle (the lane is for first
+    partials, whose decode is short)."""
+
+    async def scenario() -> str:
+        with running(workers=1, first_partial_lane=True) as (engine, scheduler):
+            busy = asyncio.create_task(scheduler.partial("a", request("a")))
+            await asyncio.to_thread(engine.started.wait, 10)
+            final = asyncio.create_task(scheduler.final(lambda: "final"))
+            done, _ = await asyncio.wait({final}, timeout=0.3)
+            engine.release.set()
+            await asyncio.gather(busy, final)
+            return "final waited" if not done else "final ran on the lane"
+
+    assert asyncio.run(scenario()) == "final waited"
