@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     )
     postcall: bool = Field(True, description="Re-transcribe every recorded call after hang-up")
     job_max_mb: float = Field(100.0, gt=0, description="Largest batch job input per tenant")
+    job_keep_input: bool = Field(
+        False,
+        description="Keep a batch job's input file (var/jobs/<id>/) after the job is done "
+        "(by default it is deleted once the transcript is stored or the job failed)",
+    )
     tenant_max_active_jobs: int = Field(
         4, ge=1, description="Batch jobs a tenant may have queued or running"
     )

@@ -134,6 +134,18 @@ def test_an_uploaded_job_is_transcribed_in_every_format(stack, speech):
     assert "tomorrow" in client.get(f"{base}?format=txt", headers=keys["acme"]).text.lower()
     listed = client.get("/v1/jobs", headers=keys["acme"]).json()
     assert job["id"] in [j["id"] for j in listed]
+    assert input_removed(stack, job["id"]), "the upload is still kept after its job completed"
+
+
+def input_removed(stack, job_id: str, timeout_s: float = 30.0) -> bool:
+    """Whether the job's input folder goes away (right after the job's final status)."""
+    folder = stack[4] / "jobs" / job_id
+    deadline = time.monotonic() + timeout_s
+    while folder.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_tenants_never_see_each_others_jobs_calls_or_transcripts(stack, speech):
@@ -308,6 +320,7 @@ def test_bad_inputs_fail_their_job_with_a_reason_and_the_worker_goes_on(stack, s
     garbage = submit(client, acme, b"RIFF\x00\x00\x00\x00WAVEfmt definitely not audio" * 50)
     failed = wait_for_job(client, acme, garbage["id"])
     assert failed["status"] == "failed" and "not a readable audio file" in failed["error"], failed
+    assert input_removed(stack, garbage["id"])
 
     folder, base = file_server
     (folder / "speech.wav").write_bytes(wav_bytes(speech, 16_000))

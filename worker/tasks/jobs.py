@@ -18,7 +18,13 @@ CHUNK = 1 << 16
 
 @app.task(bind=True, name=TASK)
 def transcribe_job(self, job_id: str) -> dict:
-    return run_job(self, job_id, _transcribe)
+    result = run_job(self, job_id, _transcribe)
+    if not context().settings.job_keep_input:
+        # Done either way (its transcript is stored, or its input is unusable): the copy would
+        # only fill the disk. Runs that crashed past their retries keep it, to look into.
+        jobs_dir = Path(context().settings.var_dir) / "jobs"
+        shutil.rmtree(jobs.input_path(jobs_dir, job_id).parent, ignore_errors=True)
+    return result
 
 
 def _transcribe(run: JobRun, job: Job):
@@ -35,7 +41,7 @@ def _transcribe(run: JobRun, job: Job):
             settings.outbound_allow_private,
         )
     if not path.is_file():
-        raise JobInputError("the job's input is gone (uploads are kept until the job is done)")
+        raise JobInputError("the job's input is gone (an upload is kept until its job is done)")
     run.total_s = probe_duration(path) or 0.0
     transcript = context().transcriber.transcribe(
         path, decode_options(settings, job.language), progress=run.progress
