@@ -98,6 +98,16 @@ class Call(SQLModel, table=True):
     hotword_version: int | None = None
 
 
+class NodeLease(SQLModel, table=True):
+    """A gateway process that holds calls, renewed while it runs: the calls of a process whose
+    lease ran out are marked interrupted by the others (see `telephony.leases`)."""
+
+    __tablename__ = "node_lease"
+
+    node: str = Field(primary_key=True, max_length=200)
+    renewed_at: datetime = Field(default_factory=utcnow)
+
+
 class TranscriptSegment(SQLModel, table=True):
     __tablename__ = "transcript_segment"
 

@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     )
     postcall: bool = Field(True, description="Re-transcribe every recorded call after hang-up")
     job_max_mb: float = Field(100.0, gt=0, description="Largest batch job input per tenant")
+    node_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A process holding calls that has not renewed its lease for this long is "
+        "taken for dead: the others mark its active calls interrupted",
+    )
     job_keep_input: bool = Field(
         False,
         description="Keep a batch job's input file (var/jobs/<id>/) after the job is done "

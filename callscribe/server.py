@@ -26,6 +26,7 @@ from asr_core.service.quotas import QuotaLimits
 from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import Transcriber
 from callscribe.config import Settings
+from telephony.leases import NodeLeases
 from telephony.session import CallHub
 from worker.app import make_celery
 from worker.service import EmbeddedWorker, TaskQueue
@@ -80,16 +81,18 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
         ),
     )
     app.state.tenant_hotwords = tenant_hotwords
+    node = f"{socket.gethostname()}:{settings.port}"
     hub = CallHub(
         app.state,
         database,
         Path(settings.var_dir) / "recordings" if settings.record_calls else None,
-        node=f"{socket.gethostname()}:{settings.port}",
+        node=node,
         max_calls=settings.max_calls,
         after_call=tasks.postcall if settings.postcall else None,
     )
     app.state.call_hub = hub
-    app.state.config.services = (*app.state.config.services, hub)
+    leases = NodeLeases(database, node, settings.node_lease_s)
+    app.state.config.services = (*app.state.config.services, hub, leases)
     if settings.worker_embedded:
         app.state.config.services = (*app.state.config.services, EmbeddedWorker(settings))
     if settings.sip_port is not None:

@@ -15,6 +15,7 @@ TABLES = {
     "job",
     "tenant_settings",
     "webhook_delivery",
+    "node_lease",
 }
 
 
