@@ -67,12 +67,21 @@ class CtcHead(nn.Module):
         self.ctc_decoder = TransformerAdaptor(config.decoder)
         self.ctc = CtcProjection(config.decoder.llm_dim, config.vocab_size)
 
+    def best_path(
+        self, encoder_out: torch.Tensor, lengths: torch.Tensor
+    ) -> list[tuple[list[int], list[float]]]:
+        """Per row: the best unit of each frame and its posterior (the frames' real length)."""
+        decoded, lengths = self.ctc_decoder(encoder_out, lengths)
+        posterior, best = self.ctc(decoded).float().softmax(dim=-1).max(dim=-1)
+        return [
+            (units[:length].tolist(), probability[:length].tolist())
+            for units, probability, length in zip(best, posterior, lengths.tolist(), strict=True)
+        ]
+
     def greedy_ids(self, encoder_out: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """Best unit per frame, repeats merged, blanks dropped (FunASR's `inference_llm`)."""
-        decoded, lengths = self.ctc_decoder(encoder_out, lengths)
-        best = self.ctc(decoded).argmax(dim=-1)
-        results = []
-        for row, length in zip(best, lengths.tolist(), strict=True):
-            ids = torch.unique_consecutive(row[:length])
-            results.append([i for i in ids.tolist() if i != self.blank_id])
-        return results
+        return [self.collapse(units) for units, _ in self.best_path(encoder_out, lengths)]
+
+    def collapse(self, units: list[int]) -> list[int]:
+        merged = [u for i, u in enumerate(units) if i == 0 or u != units[i - 1]]
+        return [u for u in merged if u != self.blank_id]

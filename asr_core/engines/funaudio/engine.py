@@ -5,7 +5,8 @@ streams, SIP, WebRTC and the worker run on it unchanged.
 - `first_pass`: the CTC head's greedy text (an unprompted LLM decode where the checkpoint has
   no CTC head); the pipeline retrieves hot-words with it (`asr_core.hotwords`).
 - `decode`: the released prompt, plus 历史转写结果 / 一遍解码结果 / 热词列表 lines when
-  hot-words are prompted; one greedy LLM decode per window (no beam search, as released).
+  hot-words are prompted; one greedy LLM decode per window (no beam search, as released);
+  word times from the CTC head's path (`timing`), where the checkpoint has one.
 - `decode_partials`: every stream's open segment in one batch, each continuing after its
   stable tokens as the assistant's text: Fun-ASR's realtime re-decode with rollback, the
   rollback itself being the streaming recogniser's (`rollback_tokens`).
@@ -44,10 +45,11 @@ from asr_core.engines.funaudio.prompts import (
     chat_suffix,
     transcription_prompt,
 )
+from asr_core.engines.funaudio.timing import align_words, spikes, timed_chars
 from asr_core.engines.guards import cut_repetition_loops
 from asr_core.errors import UnsupportedLanguageError
 from asr_core.hotwords.model import script_language
-from asr_core.transcript import Segment
+from asr_core.transcript import Segment, Word
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ class FunAudioEncoded(EncodedAudio):
     duration: float
     hypothesis: str | None = None
     """The first-pass text, once made."""
+    ctc_path: tuple[list[int], list[float]] | None = None
+    """The CTC head's best unit and posterior per frame, once read (text and word times)."""
 
 
 class FunAudioEngine(Engine):
@@ -88,7 +92,7 @@ class FunAudioEngine(Engine):
         self.backend = self._backend()
         self.capabilities = EngineCapabilities(
             languages=frozenset(LANGUAGE_NAMES),
-            word_timestamps=False,
+            word_timestamps=self.model.ctc is not None,
             prompt=True,
             reusable_encoding=True,
             streaming=True,
@@ -137,14 +141,30 @@ class FunAudioEngine(Engine):
             )
         return encoded.hypothesis
 
-    @torch.inference_mode()
     def _ctc_text(self, encoded: FunAudioEncoded) -> str:
-        frames = encoded.encoder_out.shape[0]
-        if frames == 0:
-            return ""
-        lengths = torch.tensor([frames], device=self.model.device)
-        ids = self.model.ctc.greedy_ids(encoded.encoder_out[None], lengths)[0]
-        return _clean(self.model.vocabulary.decode(ids))
+        units, _ = self._ctc_path(encoded)
+        return _clean(self.model.vocabulary.decode(self.model.ctc.collapse(units)))
+
+    @torch.inference_mode()
+    def _ctc_path(self, encoded: FunAudioEncoded) -> tuple[list[int], list[float]]:
+        if encoded.ctc_path is None:
+            frames = encoded.encoder_out.shape[0]
+            lengths = torch.tensor([frames], device=self.model.device)
+            encoded.ctc_path = (
+                self.model.ctc.best_path(encoded.encoder_out[None], lengths)[0]
+                if frames
+                else ([], [])
+            )
+        return encoded.ctc_path
+
+    def _words(self, encoded: FunAudioEncoded, text: str) -> list[Word]:
+        """The words of `text`, timed by the CTC head (see `timing`)."""
+        units, posterior = self._ctc_path(encoded)
+        if not units:
+            return align_words(text, [], encoded.duration)
+        frame_s = encoded.duration / len(units)
+        runs = spikes(units, posterior, self.model.ctc.blank_id, frame_s)
+        return align_words(text, timed_chars(runs, self.model.vocabulary.pieces), encoded.duration)
 
     def _llm_text(self, encoded: FunAudioEncoded) -> str:
         if encoded.audio_embeds.shape[0] == 0:
@@ -185,6 +205,9 @@ class FunAudioEngine(Engine):
             start=0.0,
             end=round(encoded.duration, 3),
             text=text,
+            words=self._words(encoded, text)
+            if options.word_timestamps and self.model.ctc is not None
+            else None,
             language=language or _script(text),
             tokens=list(tokens),
         )
