@@ -117,10 +117,29 @@ def test_partials_batch_and_continue_after_the_prefix(engine):
     assert [r.language for r in batched] == ["zh", "en", "zh"]
 
 
+def test_final_words_are_timed_by_the_ctc_path(engine, monkeypatch):
+    """The tiny CTC head spells 张三 over the whole clip: an LLM text of 张三 gets its two
+    characters timed in order with the CTC posterior; any other text still gets words that
+    put together give the text, in order, within the audio."""
+    encoded = engine.encode(_audio(1.5, seed=1))
+    [segment] = engine.decode(encoded, DecodeOptions(language="zh", word_timestamps=True))
+    assert "".join(w.word for w in segment.words) == segment.text
+    assert all(0.0 <= w.start <= w.end <= 1.5 for w in segment.words)
+    spoken = engine.model.tokenizer.encode("张三", add_special_tokens=False)
+    monkeypatch.setattr(engine.backend, "generate", lambda requests: [spoken])
+    [segment] = engine.decode(encoded, DecodeOptions(language="zh", word_timestamps=True))
+    assert [w.word for w in segment.words] == ["张", "三"]
+    first, second = segment.words
+    assert first.start == 0.0 and first.end == second.start and second.end == 1.5
+    assert min(first.probability, second.probability) > 0.5
+    assert engine.decode(encoded, DecodeOptions(language="zh"))[0].words is None
+
+
 def test_same_interface_and_capabilities_as_whisper(engine):
     caps = engine.capabilities
     assert caps.languages >= {"zh", "en"}
     assert caps.prompt and caps.reusable_encoding and caps.streaming and caps.batch
+    assert caps.word_timestamps  # from the CTC head
     assert caps.max_window_s == 30.0
     assert engine.name == "funaudio"
 
