@@ -1,6 +1,7 @@
 """Shared bench plumbing: where the test data is, and the plain faster-whisper baseline."""
 
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -38,3 +39,16 @@ def plain_faster_whisper(model_dir: Path):
 def plain_transcribe(model, path: Path, language: str | None) -> tuple[str, float]:
     segments, info = model.transcribe(str(path), beam_size=5, language=language)
     return "".join(s.text for s in segments).strip(), info.duration
+
+
+def percentiles(values: list[float]) -> dict:
+    """n, p50, p95 and max of a sample (rounded to ms), as every bench reports latencies."""
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    return {
+        "n": len(ordered),
+        "p50": round(statistics.median(ordered), 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "max": round(ordered[-1], 3),
+    }

@@ -12,7 +12,6 @@ decode (started after `speculate_after_ms` of silence) finishes, so the report a
 
 import argparse
 import json
-import statistics
 import time
 from dataclasses import replace
 
@@ -21,17 +20,7 @@ from asr_core.audio import decode_audio
 from asr_core.engines import load_engine
 from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import checked_options, decode_window
-from bench.common import shared_clips
-
-
-def percentiles(values: list[float]) -> dict:
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50": round(statistics.median(ordered), 3),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
-        "max": round(ordered[-1], 3),
-    }
+from bench.common import percentiles, shared_clips
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ partial's `end_ms`, all against when that audio was sent.
 import argparse
 import asyncio
 import json
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from asr_core.audio import decode_audio
 from asr_core.engines import load_engine
 from asr_core.evaluation import Scorer, Utterance, read_manifest
 from asr_core.transcribe import TranscribeOptions, Transcriber
-from bench.common import testdata_dir, threads
+from bench.common import percentiles, testdata_dir, threads
 from tests.services import CallscribeServer
 
 SR = 16_000
@@ -118,18 +117,6 @@ def capacity_playlists(clips: list[Clip], streams: int, seconds: float) -> list[
             total += len(clip.audio) / SR + GAP_S
         playlists.append(chosen)
     return playlists
-
-
-def percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50": round(statistics.median(ordered), 3),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
-        "max": round(ordered[-1], 3),
-    }
 
 
 def latency_report(results: list[StreamResult]) -> dict:
