@@ -29,17 +29,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import websockets
-from sqlmodel import Session
 
-from admin_api import migrate
-from admin_api.auth import TENANT
-from admin_api.crud import keys
-from admin_api.db import make_engine
-from admin_api.models import Tenant
 from asr_core.audio import decode_audio, resample
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.evaluation import read_manifest
-from bench.common import testdata_dir
+from bench.common import bench_database, testdata_dir
 from bench.streams import (
     GAP_S,
     SR,
@@ -81,27 +75,9 @@ async def twilio_call(base: str, token: str, call_id: str, audio: np.ndarray) ->
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         }
         await fork.send(json.dumps({"event": "start", "start": start}))
-        listener = await _listen(f"{base}/v1/calls/{call_id}/events?token={token}")
+        listener = await listen(f"{base}/v1/calls/{call_id}/events?token={token}")
         started = time.monotonic()
-        seen_segments: set[int] = set()
-
-        async def receive() -> None:
-            async for raw in listener:
-                event, now = json.loads(raw), time.monotonic()
-                if event["type"] == "partial":
-                    result.partial_lag_s.append(now - started - event["end_ms"] / 1000)
-                    if event["segment"] not in seen_segments:
-                        seen_segments.add(event["segment"])
-                        result.first_partial_s.append(now - started - event["start_ms"] / 1000)
-                elif event["type"] == "final":
-                    result.finals.append(event)
-                    result.final_latency_s.append(now - started - event["end_ms"] / 1000)
-                elif event["type"] == "error":
-                    result.errors.append(event)
-                elif event["type"] == "call_ended":
-                    return
-
-        receiver = asyncio.create_task(receive())
+        receiver = asyncio.create_task(follow(listener, started, result))
         for n, offset in enumerate(range(0, len(ulaw), packet)):
             await asyncio.sleep(max(0.0, started + n * PACKET_S - time.monotonic()))
             payload = base64.b64encode(ulaw[offset : offset + packet]).decode()
@@ -113,14 +89,34 @@ async def twilio_call(base: str, token: str, call_id: str, audio: np.ndarray) ->
     return result
 
 
-async def _listen(url: str):
-    """The call's listener; the call opens a moment after its `start` message."""
-    for _ in range(100):
+async def follow(listener, started: float, result: StreamResult) -> None:
+    """A call's events until it ends, latencies counted from `started` (its audio's start)."""
+    seen_segments: set[int] = set()
+    async for raw in listener:
+        event, now = json.loads(raw), time.monotonic()
+        if event["type"] == "partial":
+            result.partial_lag_s.append(now - started - event["end_ms"] / 1000)
+            if event["segment"] not in seen_segments:
+                seen_segments.add(event["segment"])
+                result.first_partial_s.append(now - started - event["start_ms"] / 1000)
+        elif event["type"] == "final":
+            result.finals.append(event)
+            result.final_latency_s.append(now - started - event["end_ms"] / 1000)
+        elif event["type"] == "error":
+            result.errors.append(event)
+        elif event["type"] == "call_ended":
+            return
+
+
+async def listen(url: str, every_s: float = 0.05, timeout_s: float = 10.0):
+    """The call's listener; the call opens a moment after its `start` message (its INVITE)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         socket = await websockets.connect(url)
         if json.loads(await socket.recv())["type"] == "listening":
             return socket
         await socket.close()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every_s)
     raise RuntimeError(f"no call to listen to at {url}")
 
 
@@ -139,13 +135,7 @@ def main() -> None:
     clips = [Clip(u, decode_audio(u.path)) for u in read_manifest(testdata_dir() / "manifest.tsv")]
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/admin.db"
-        migrate.upgrade(url)
-        database = make_engine(url)
-        with Session(database) as session:
-            session.add(Tenant(id="bench", name="Benchmark tenant"))
-            session.flush()
-            _, key = keys.create(session, TENANT, "bench", "bench")
-            session.commit()
+        database, key = bench_database(url)
         database.dispose()
         server = CallscribeServer(
             {

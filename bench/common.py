@@ -1,4 +1,5 @@
-"""Shared bench plumbing: where the test data is, and the plain faster-whisper baseline."""
+"""Shared bench plumbing: the test data, the plain faster-whisper baseline, a bench tenant's
+database, latency percentiles."""
 
 import os
 import statistics
@@ -52,3 +53,26 @@ def percentiles(values: list[float]) -> dict:
         "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
         "max": round(ordered[-1], 3),
     }
+
+
+def bench_database(url: str, with_key: bool = True):
+    """A fresh admin database at `url` with the `bench` tenant. Returns the open engine and,
+    with `with_key`, a tenant key for it (None otherwise)."""
+    from sqlmodel import Session
+
+    from admin_api import migrate
+    from admin_api.auth import TENANT
+    from admin_api.crud import keys
+    from admin_api.db import make_engine
+    from admin_api.models import Tenant
+
+    migrate.upgrade(url)
+    database = make_engine(url)
+    key = None
+    with Session(database) as session:
+        session.add(Tenant(id="bench", name="Benchmark tenant"))
+        session.flush()
+        if with_key:
+            _, key = keys.create(session, TENANT, "bench", "bench")
+        session.commit()
+    return database, key

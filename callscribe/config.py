@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     sip_rtp_timeout_s: float = Field(
         30.0, gt=0, description="A SIP call with no RTP for this long is ended"
     )
+    sip_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="SIP user-agent processes, 4 calls each (pjsua2's limit per process); "
+        "0: enough for CALLSCRIBE_MAX_CALLS",
+    )
     webrtc_ice_servers: str = Field(
         "",
         description="STUN/TURN URLs for WebRTC calls, comma-separated (unset: none; never a "

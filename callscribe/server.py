@@ -109,7 +109,8 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
 def sip_gateway(settings: Settings, app: FastAPI):
     """The SIP front door (pjsua2, imported only when configured); after the hub in the
     services, so it starts after it and stops before it."""
-    from telephony.sip import AllowList, SipConfig, SipGateway
+    from telephony.sip.config import AllowList, SipConfig
+    from telephony.sip.gateway import SipGateway
 
     assert settings.sip_port is not None
     config = SipConfig(
@@ -121,8 +122,9 @@ def sip_gateway(settings: Settings, app: FastAPI):
         allow=AllowList(settings.sip_allow),
         rtp_timeout_s=settings.sip_rtp_timeout_s,
         max_calls=settings.max_calls,
+        processes=settings.sip_processes,
     )
-    gateway = SipGateway(app.state, config)
+    gateway = SipGateway(app.state, config, settings.log_format)
     app.state.sip_gateway = gateway
     return gateway
 

@@ -40,6 +40,7 @@ from asr_core.audio.stream import StreamDecoder
 from asr_core.hotwords import HotwordIndex
 from asr_core.service.hotwords import combined
 from asr_core.streaming import Error, Final, StreamingRecognizer, to_dict
+from telephony.refusal import CallRefused
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +49,6 @@ AHEAD_SLACK_S = 10.0
 stall) before what comes faster is dropped."""
 CALL_ID = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}")
 """Call ids name recording folders: no separators, no leading dot."""
-
-
-class CallRefused(Exception):
-    """A call that cannot be taken: `status` is the SIP-style answer (403, 404, 486, 503)."""
-
-    def __init__(self, reason: str, status: int, retry_after_s: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

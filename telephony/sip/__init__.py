@@ -1,7 +1,5 @@
-"""SIP gateway: a pjsua2 user agent server that answers calls and feeds their audio to
-`CallSession`s (see `gateway.SipGateway`)."""
+"""SIP gateway: one public SIP port (`front`) before pjsua2 user-agent processes (`agent`,
+`useragent`) that answer calls and feed their audio to `CallSession`s in the serve process
+(see `gateway.SipGateway`).
 
-from telephony.sip.config import AllowList, SipConfig
-from telephony.sip.gateway import SipGateway
-
-__all__ = ["AllowList", "SipConfig", "SipGateway"]
+Nothing is imported here: a user-agent process imports this package and must stay light."""

@@ -1,5 +1,6 @@
 """What an INVITE asks for: tenant, credentials, leg and shared call id, read from the raw
-request text (pjsua2 hands over the whole message; its header API needs pjsip pointers)."""
+request text (pjsua2 hands over the whole message; its header API needs pjsip pointers), and
+who placed it, as the SIP front says."""
 
 import re
 from dataclasses import dataclass
@@ -8,6 +9,8 @@ TENANT_HEADER = "x-callscribe-tenant"
 KEY_HEADER = "x-callscribe-key"
 LEG_HEADER = "x-callscribe-leg"
 CALL_ID_HEADER = "x-callscribe-call-id"
+SOURCE_HEADER = "X-Callscribe-Source"
+"""The caller's IP address, put in by the SIP front (which strips any a caller sends)."""
 
 LEGS = ("mixed", "agent", "customer")
 
@@ -23,14 +26,16 @@ class Invite:
     call_id: str | None
     """The caller's X-Callscribe-Call-Id: INVITEs sharing it are legs of one call."""
     source_ip: str
+    dialog: str = ""
+    """The SIP Call-ID: the front forgets the dialog when its call is released."""
 
 
 class BadInvite(ValueError):
     """An INVITE that names an unknown leg or a malformed call id (answered 400)."""
 
 
-def parse_invite(message: str, source: str) -> Invite:
-    """`message` is `SipRxData.wholeMsg`, `source` its `srcAddress` (`ip:port`, `[v6]:port`)."""
+def parse_invite(message: str) -> Invite:
+    """`message` is `SipRxData.wholeMsg` of an INVITE that came through the SIP front."""
     head = message.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
     lines = head.split("\n")
     headers: dict[str, str] = {}
@@ -48,11 +53,11 @@ def parse_invite(message: str, source: str) -> Invite:
     call_id = headers.get(CALL_ID_HEADER) or None
     if call_id is not None and not re.fullmatch(r"[\w.-]{1,64}", call_id):
         raise BadInvite("X-Callscribe-Call-Id: 1 to 64 letters, digits, '.', '-' or '_'")
-    return Invite(tenant or None, headers.get(KEY_HEADER) or None, leg, call_id, host_of(source))
-
-
-def host_of(address: str) -> str:
-    """`1.2.3.4:5060` -> `1.2.3.4`; `[::1]:5060` -> `::1`."""
-    if address.startswith("["):
-        return address[1:].split("]", 1)[0]
-    return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+    return Invite(
+        tenant or None,
+        headers.get(KEY_HEADER) or None,
+        leg,
+        call_id,
+        headers.get(SOURCE_HEADER.lower(), ""),
+        headers.get("call-id") or headers.get("i") or "",
+    )

@@ -1,6 +1,7 @@
 """The audio tap of one SIP dialog: a pjmedia conference port that hands each received frame
 to the call session. Runs on pjmedia's clock thread, so it only copies and queues."""
 
+import ctypes
 import logging
 from collections.abc import Callable
 
@@ -22,6 +23,33 @@ def frame_format() -> pj.MediaFormatAudio:
     return fmt
 
 
+def _direct_bytes(buf: pj.ByteVector) -> bytes:
+    """A `ByteVector`'s bytes, read from the std::vector's buffer (its first member is the
+    data pointer, in libstdc++ as in libc++)."""
+    size = buf.size()
+    data = ctypes.c_void_p.from_address(int(buf.this)).value
+    return ctypes.string_at(data, size) if data and size else b""
+
+
+def _pick_reader() -> Callable[[pj.ByteVector], bytes]:
+    """SWIG copies a ByteVector element by element: 0.5 ms per 20 ms frame, the biggest part
+    of a call's CPU in a user-agent process. Reading the buffer directly takes microseconds;
+    it is used if it reads a known vector right on this build."""
+    probe = pj.ByteVector()
+    for value in range(256):
+        probe.push_back(value)
+    try:
+        if _direct_bytes(probe) == bytes(range(256)):
+            return _direct_bytes
+    except (TypeError, ValueError, OSError):
+        pass
+    logger.warning("pjsua2 frames are copied the slow way on this build")
+    return bytes
+
+
+frame_bytes = _pick_reader()
+
+
 class FrameTap(pj.AudioMediaPort):
     """Feeds `feed(bytes)` with every non-empty frame (empty ones carry nothing); with no
     `feed` (an idle port between calls) frames are dropped."""
@@ -35,6 +63,6 @@ class FrameTap(pj.AudioMediaPort):
         try:
             feed = self.feed
             if frame.size and feed is not None:
-                feed(bytes(frame.buf))
+                feed(frame_bytes(frame.buf))
         except Exception:
             logger.exception("SIP frame callback failed")

@@ -1,16 +1,17 @@
-"""The pjsua2 user agent server. pjsua2 is not thread-safe from Python, so one dedicated
-thread owns the `Endpoint` and makes every pjsua2 call: it polls `libHandleEvents`, answers
-INVITEs once the event loop has admitted them, hangs up silent calls, and shuts down.
+"""The pjsua2 user agent server of one user-agent process (see `agent`). pjsua2 is not
+thread-safe from Python, so one dedicated thread owns the `Endpoint` and makes every pjsua2
+call: it polls `libHandleEvents`, answers INVITEs once they are admitted, hangs up silent
+calls, and shuts down.
 
-The loop side is behind `Bridge` (admission and release run there); this thread never waits
-on it. Frames arrive on pjmedia's own clock thread (see `media.FrameTap`).
+SIP reaches it on a loopback port, from the SIP front only; RTP on `AgentConfig.host`, in the
+process's own port range. Admission and release are behind `Bridge` (the serve process); this
+thread never waits on it. Frames arrive on pjmedia's own clock thread (see `media.FrameTap`).
 """
 
 import concurrent.futures
 import contextlib
 import gc
 import logging
-import re
 import sys
 import threading
 import time
@@ -21,30 +22,41 @@ from typing import Protocol
 
 import pjsua2 as pj
 
-from telephony.session import CallRefused, CallSession
-from telephony.sip.config import SipConfig
+from telephony.refusal import CallRefused
+from telephony.sip.config import PJSUA_MAX_CALLS, AgentConfig
 from telephony.sip.invite import BadInvite, Invite, parse_invite
 from telephony.sip.media import CLOCK_RATE, FrameTap, frame_format
+from telephony.sip.message import reason_phrase
 
 logger = logging.getLogger(__name__)
 
 POLL_MS = 10
+"""How long one poll may wait while calls are up: an admitted call is answered within it."""
+IDLE_POLL_MS = 100
+"""The same with no call: a packet ends the wait at once, so only the idle CPU changes (a
+tenth of the wake-ups; the gateway runs a process per 4 calls)."""
 _DROPPED_REFS = 3
 """References to a dropped object while `_free_dropped` looks at it: the list, the
 comprehension's variable and `sys.getrefcount`'s argument."""
-PJSUA_MAX_CALLS = 4
-"""The pjsua2-python 2.15.1 wheel's compile-time limit: pjsua silently caps `maxCalls` to it
-and answers further INVITEs 486 itself (one Endpoint per process, so it bounds the process)."""
+LOOPBACK = "127.0.0.1"
 CODECS = ("PCMU/8000", "PCMA/8000", "L16/16000/1", "L16/8000/1", "opus/48000")
 """Offered in this order; the build's others (speex, iLBC, GSM, G.722) are turned off."""
 
 
+class Session(Protocol):
+    """The call an admitted dialog feeds."""
+
+    id: str
+
+    def feed(self, leg: str, data: bytes) -> None: ...
+
+
 class Bridge(Protocol):
-    """What the user agent asks of the event loop (both return at once)."""
+    """What the user agent asks of the serve process (both return at once)."""
 
-    def admit(self, invite: Invite) -> concurrent.futures.Future[CallSession]: ...
+    def admit(self, invite: Invite) -> concurrent.futures.Future[Session]: ...
 
-    def release(self, session: CallSession, reason: str) -> None: ...
+    def release(self, session: Session, reason: str) -> None: ...
 
 
 @dataclass
@@ -59,10 +71,10 @@ class _Call(pj.Call):
         super().__init__(account, call_id)
         self.agent = agent
         self.invite: Invite | None = None
-        self.admission: concurrent.futures.Future[CallSession] | None = None
+        self.admission: concurrent.futures.Future[Session] | None = None
         self.deadline = 0.0
         self.refusal: _Answer | None = None
-        self.session: CallSession | None = None
+        self.session: Session | None = None
         self.tap: FrameTap | None = None
         self.media_index = -1
         self.rx_packets = 0
@@ -111,11 +123,13 @@ def _contained(what: str):
 
 
 class UserAgent:
-    def __init__(self, config: SipConfig, bridge: Bridge) -> None:
+    def __init__(self, config: AgentConfig, bridge: Bridge) -> None:
         self.config = config
         self.bridge = bridge
         self.ready = threading.Event()
         self.error: BaseException | None = None
+        self.port = 0
+        """The loopback SIP port it listens on (any free one), once `ready`."""
         self._stop = threading.Event()
         self._calls: dict[int, _Call] = {}
         self._dropped: list[_Call] = []
@@ -148,7 +162,7 @@ class UserAgent:
         try:
             while not self._stop.is_set():
                 try:
-                    endpoint.libHandleEvents(POLL_MS)
+                    endpoint.libHandleEvents(POLL_MS if self._calls else IDLE_POLL_MS)
                     self._tick()
                 except Exception:  # one call's trouble must not stop the others' signalling
                     logger.exception("SIP user agent error; going on")
@@ -162,12 +176,7 @@ class UserAgent:
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0  # this thread polls
         config.uaConfig.mainThreadOnly = True
-        config.uaConfig.maxCalls = min(self.config.max_calls, PJSUA_MAX_CALLS)
-        if self.config.max_calls > PJSUA_MAX_CALLS:
-            logger.warning(
-                "this pjsua2 build takes at most %d SIP calls at once; more get 486",
-                PJSUA_MAX_CALLS,
-            )
+        config.uaConfig.maxCalls = PJSUA_MAX_CALLS
         config.uaConfig.userAgent = "callscribe"
         config.medConfig.clockRate = CLOCK_RATE
         config.medConfig.sndClockRate = CLOCK_RATE
@@ -179,14 +188,10 @@ class UserAgent:
         endpoint.libInit(config)
         endpoint.audDevManager().setNullDev()  # no sound card: the conference bridge runs alone
         self._set_codecs(endpoint)
-        for kind, port in (
-            (pj.PJSIP_TRANSPORT_UDP, self.config.port),
-            (pj.PJSIP_TRANSPORT_TCP, self.config.tcp_port or self.config.port),
-        ):
-            transport = pj.TransportConfig()
-            transport.port = port
-            transport.boundAddress = transport.publicAddress = self.config.host
-            endpoint.transportCreate(kind, transport)
+        transport = pj.TransportConfig()  # port 0: any free one
+        transport.boundAddress = transport.publicAddress = LOOPBACK
+        created = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        self.port = int(endpoint.transportGetInfo(created).localName.rsplit(":", 1)[1])
         endpoint.libStart()
 
     def _set_codecs(self, endpoint: pj.Endpoint) -> None:
@@ -197,7 +202,7 @@ class UserAgent:
 
     def _account(self) -> _Account:
         config = pj.AccountConfig()
-        config.idUri = f"sip:callscribe@{self.config.host}:{self.config.port}"
+        config.idUri = f"sip:callscribe@{LOOPBACK}:{self.port}"
         media = config.mediaConfig.transportConfig
         media.boundAddress = media.publicAddress = self.config.host
         media.port = self.config.rtp_port_min
@@ -241,8 +246,11 @@ class UserAgent:
     def incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
         call = _Call(self, account, prm.callId)
         self._calls[prm.callId] = call
+        if prm.rdata.srcAddress != self.config.relay:  # only the front says who is calling
+            call.refusal = _Answer(403, "call the gateway's public SIP port")
+            return
         try:
-            call.invite = parse_invite(prm.rdata.wholeMsg, prm.rdata.srcAddress)
+            call.invite = parse_invite(prm.rdata.wholeMsg)
         except BadInvite as exc:
             call.refusal = _Answer(400, str(exc))
             return
@@ -362,7 +370,7 @@ class UserAgent:
         call.refusal = None
         param = pj.CallOpParam()
         param.statusCode = answer.status
-        param.reason = _reason_phrase(answer.reason)
+        param.reason = reason_phrase(answer.reason)
         if answer.retry_after_s:
             header = pj.SipHeader()
             header.hName, header.hValue = "Retry-After", str(answer.retry_after_s)
@@ -394,8 +402,3 @@ class UserAgent:
                     call.hangup(pj.CallOpParam())
                 except pj.Error:
                     self.disconnected(call)
-
-
-def _reason_phrase(text: str) -> str:
-    """A reason phrase safe for a status line: printable ASCII, one line, short."""
-    return re.sub(r"[^\x20-\x7e]", "?", text)[:120]

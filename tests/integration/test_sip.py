@@ -1,7 +1,9 @@
 """The SIP gateway end to end: `callscribe serve` with CALLSCRIBE_SIP_PORT, real sipp callers
 (scenarios in tests/data/sipp), speech in, stored transcripts out."""
 
+import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 from sqlmodel import Session
 
@@ -25,6 +28,7 @@ SENTENCE = "Please call me tomorrow morning about the meeting."
 WORDS = ("tomorrow", "morning")
 RTP_TIMEOUT_S = 3
 PJSUA_MAX_CALLS = 4  # the pjsua2-python wheel's compile-time limit (see telephony/sip)
+PROCESSES = 2  # user-agent processes behind the one SIP port: 8 calls at once
 
 
 if (reason := sip_missing()) is not None:
@@ -63,6 +67,7 @@ class Gateway:
                 "CALLSCRIBE_RTP_PORT_MAX": str(rtp + 100),
                 "CALLSCRIBE_SIP_ALLOW": "trusted=127.0.0.1/32;globex=10.0.0.0/8",
                 "CALLSCRIBE_SIP_RTP_TIMEOUT_S": str(RTP_TIMEOUT_S),
+                "CALLSCRIBE_SIP_PROCESSES": str(PROCESSES),
                 "CALLSCRIBE_LOG_LEVEL": "info",
             },
             "whisper-tiny.en",
@@ -195,19 +200,32 @@ def test_a_call_is_transcribed_and_stored(gateway):
 
 
 def test_concurrent_calls(gateway):
-    """8 calls, as many at once as this pjsua2 build takes; each gets its own transcript."""
+    """8 calls at once on the one SIP port, twice what one pjsua2 process takes: the front
+    spreads them over the user-agent processes; each gets its own transcript."""
+    calls_at_once = PROCESSES * PJSUA_MAX_CALLS
     before = gateway.call_ids()
     started = time.monotonic()
-    result = speech_call(
-        gateway, "acme", gateway.keys["acme"], "-m", "8", "-l", str(PJSUA_MAX_CALLS), "-r", "20"
-    )
+    result = speech_call(gateway, "acme", gateway.keys["acme"], "-m", "8", "-l", "8", "-r", "20")
     gateway.assert_ok(result)
     calls = gateway.new_calls(before, 8)
     elapsed = time.monotonic() - started
+    with sqlite3.connect(gateway.db) as conn:
+        spans = conn.execute(
+            f"select started_at, ended_at from call where id in ({','.join('?' * 8)})", calls
+        ).fetchall()
+    assert max(start for start, _ in spans) < min(end for _, end in spans), "not all at once"
     for call_id in calls:
         text = gateway.transcript(call_id)
         assert all(word in text for word in WORDS), (call_id, text)
-    print(f"8 SIP calls ({PJSUA_MAX_CALLS} at once) transcribed and ended in {elapsed:.1f} s")
+    print(f"8 SIP calls ({calls_at_once} at once) transcribed and ended in {elapsed:.1f} s")
+
+
+def test_a_call_over_tcp(gateway):
+    before = gateway.call_ids()
+    gateway.assert_ok(speech_call(gateway, "acme", gateway.keys["acme"], "-m", "1", "-t", "t1"))
+    [call_id] = gateway.new_calls(before, 1)
+    text = gateway.transcript(call_id)
+    assert all(word in text for word in WORDS), text
 
 
 def test_trusted_address_needs_no_key(gateway):
@@ -281,3 +299,65 @@ def test_two_legs_share_one_call(gateway):
     assert gateway.new_calls(before, 1) == [shared]
     for leg in ("agent", "customer"):
         assert "tomorrow" in gateway.transcript(shared, leg), leg
+
+
+def user_agents(gateway: Gateway) -> dict[int, int]:
+    """The gateway's user-agent processes: index -> pid."""
+    found = {}
+    for child in psutil.Process(gateway.server.process.pid).children():
+        argv = child.cmdline()
+        if "telephony.sip.agent" in argv:
+            found[json.loads(argv[-1])["agent"]["index"]] = child.pid
+    return found
+
+
+def wait_for(condition, what: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return value
+
+
+def test_a_lost_user_agent_ends_its_calls_only(gateway):
+    """Killing the process of one call ends that call (its finals kept, its caller hung up by
+    the front) and is started again; a call on the other process carries on."""
+    agents = wait_for(lambda: len(a := user_agents(gateway)) == PROCESSES and a, "agents up")
+    before = gateway.call_ids()
+    key = gateway.keys["acme"]
+    endless = subprocess.Popen(  # the first call goes to user agent 0, the least busy
+        sipp_argv(gateway.sip_port, SCENARIOS / "uac_until_bye.xml", "acme", key, "-m", "1"),
+        cwd=gateway.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    [lost] = wait_for(lambda: gateway.call_ids() - before, "the first call is up")
+    first_up = time.monotonic()
+    pause_ms = int(gateway.speech_s * 1000) + 1500  # hangs up well after the kill below
+    other = subprocess.Popen(  # the second one to user agent 1
+        sipp_argv(gateway.sip_port, SPEECH, "acme", key, *speech_keys(pause_ms), "-m", "1"),
+        cwd=gateway.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for(lambda: len(gateway.call_ids() - before) == 2, "the second call is up")
+    time.sleep(max(0.0, first_up + gateway.speech_s + 0.3 - time.monotonic()))
+    os.kill(agents[0], signal.SIGKILL)  # the first call has streamed its sentence once
+
+    output, _ = endless.communicate(timeout=60)
+    assert endless.returncode == 0, f"no BYE from the front:\n{output[-2000:]}\n{gateway.log()}"
+    gateway.wait_ended({lost}, timeout=30)
+    assert "tomorrow" in gateway.transcript(lost)
+    output, _ = other.communicate(timeout=120)
+    assert other.returncode == 0, f"the other call broke:\n{output[-2000:]}\n{gateway.log()}"
+    [carried_on] = gateway.new_calls(before | {lost}, 1)
+    assert all(word in gateway.transcript(carried_on) for word in WORDS)
+
+    restarted = wait_for(lambda: len(a := user_agents(gateway)) == PROCESSES and a, "restart")
+    assert restarted[0] != agents[0] and restarted[1] == agents[1]
+    before = gateway.call_ids()
+    gateway.assert_ok(speech_call(gateway, "acme", key, "-m", "1"))
+    [call_id] = gateway.new_calls(before, 1)
+    assert "tomorrow" in gateway.transcript(call_id)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """
 import gc, sys, threading
 import pjsua2 as pj
-from telephony.sip.config import SipConfig
+from telephony.sip.config import AgentConfig
 from telephony.sip.useragent import UserAgent
 
 gc.disable()  # only the explicit collection below, on another thread
@@ -35,7 +35,7 @@ transport.boundAddress = "127.0.0.1"  # port 0: any free one
 endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
 endpoint.libStart()
 
-agent = UserAgent(SipConfig(port=0), bridge=None)
+agent = UserAgent(AgentConfig(), bridge=None)
 account = pj.Account()  # like a call, its destructor calls into pjsua
 account_config = pj.AccountConfig()
 account_config.idUri = "sip:test@127.0.0.1"
