@@ -33,7 +33,7 @@ import websockets
 from asr_core.audio import decode_audio, resample
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.evaluation import read_manifest
-from bench.common import bench_database, testdata_dir
+from bench.common import bench_database, keyed_server, testdata_dir
 from bench.streams import (
     GAP_S,
     SR,
@@ -137,15 +137,7 @@ def main() -> None:
         url = f"sqlite:///{folder}/admin.db"
         database, key = bench_database(url)
         database.dispose()
-        server = CallscribeServer(
-            {
-                "CALLSCRIBE_DATABASE_URL": url,
-                "CALLSCRIBE_AUTH": "keys",
-                "CALLSCRIBE_LOG_LEVEL": "warning",
-                "CALLSCRIBE_MAX_CALLS": "64",
-                "CALLSCRIBE_TENANT_MAX_STREAMS": "64",
-            }
-        )
+        server = keyed_server(url)
         server.start()
         report: dict = {"benchmark": "calls", "audio_s_per_call": args.seconds, "runs": {}}
         try:

@@ -76,3 +76,20 @@ def bench_database(url: str, with_key: bool = True):
             _, key = keys.create(session, TENANT, "bench", "bench")
         session.commit()
     return database, key
+
+
+def keyed_server(database_url: str, **settings: str):
+    """`callscribe serve` on a bench database: keys required, room for many calls and streams;
+    `settings` are more `CALLSCRIBE_*` variables."""
+    from tests.services import CallscribeServer
+
+    return CallscribeServer(
+        {
+            "CALLSCRIBE_DATABASE_URL": database_url,
+            "CALLSCRIBE_AUTH": "keys",
+            "CALLSCRIBE_LOG_LEVEL": "warning",
+            "CALLSCRIBE_MAX_CALLS": "64",
+            "CALLSCRIBE_TENANT_MAX_STREAMS": "64",
+            **settings,
+        }
+    )

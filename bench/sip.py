@@ -37,12 +37,12 @@ import psutil
 from asr_core.audio import decode_audio
 from asr_core.evaluation import read_manifest
 from bench.calls import follow, listen, playlist_audio, server_cpu_s
-from bench.common import bench_database, testdata_dir
+from bench.common import bench_database, keyed_server, testdata_dir
 from bench.streams import SR, Clip, StreamResult, capacity_playlists, latency_report, run_streams
 from telephony.sip.config import PJSUA_MAX_CALLS, AllowList, SipConfig
 from telephony.sip.gateway import SipGateway
 from tests.helpers import encode
-from tests.services import CallscribeServer, free_port
+from tests.services import free_port
 from tests.sipp import SPEECH, sipp_argv, speech_keys
 
 IDLE_S = 10.0
@@ -194,18 +194,12 @@ def end_to_end(folder: Path, counts: list[int], clips: list[Clip], seconds: floa
     database.dispose()
     sip_port, rtp = free_port(), free_port()
     processes = math.ceil(max(counts) / PJSUA_MAX_CALLS)
-    server = CallscribeServer(
-        {
-            "CALLSCRIBE_DATABASE_URL": url,
-            "CALLSCRIBE_AUTH": "keys",
-            "CALLSCRIBE_LOG_LEVEL": "warning",
-            "CALLSCRIBE_MAX_CALLS": "64",
-            "CALLSCRIBE_TENANT_MAX_STREAMS": "64",
-            "CALLSCRIBE_SIP_PORT": str(sip_port),
-            "CALLSCRIBE_SIP_PROCESSES": str(processes),
-            "CALLSCRIBE_RTP_PORT_MIN": str(rtp),
-            "CALLSCRIBE_RTP_PORT_MAX": str(rtp + 50 * processes),
-        }
+    server = keyed_server(
+        url,
+        CALLSCRIBE_SIP_PORT=str(sip_port),
+        CALLSCRIBE_SIP_PROCESSES=str(processes),
+        CALLSCRIBE_RTP_PORT_MIN=str(rtp),
+        CALLSCRIBE_RTP_PORT_MAX=str(rtp + 50 * processes),
     )
     server.start()
     report: dict = {"user_agent_processes": processes, "runs": {}}
