@@ -69,16 +69,20 @@ def _connect_public(address: tuple[str, int], timeout=None, source_address=None)
     raise error or OSError(f"cannot connect to {host}")
 
 
-class _PublicHTTPConnection(http.client.HTTPConnection):
+class _VettedConnect:
+    """Makes an `http.client` connection connect through `_connect_public`."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._create_connection = _connect_public
 
 
-class _PublicHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect_public
+class _PublicHTTPConnection(_VettedConnect, http.client.HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_VettedConnect, http.client.HTTPSConnection):
+    pass
 
 
 class _PublicHTTPHandler(urllib.request.HTTPHandler):

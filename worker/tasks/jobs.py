@@ -22,14 +22,17 @@ def transcribe_job(self, job_id: str) -> dict:
     if not context().settings.job_keep_input:
         # Done either way (its transcript is stored, or its input is unusable): the copy would
         # only fill the disk. Runs that crashed past their retries keep it, to look into.
-        jobs_dir = Path(context().settings.var_dir) / "jobs"
-        shutil.rmtree(jobs.input_path(jobs_dir, job_id).parent, ignore_errors=True)
+        shutil.rmtree(_input_path(job_id).parent, ignore_errors=True)
     return result
+
+
+def _input_path(job_id: str) -> Path:
+    return jobs.input_path(Path(context().settings.var_dir) / "jobs", job_id)
 
 
 def _transcribe(run: JobRun, job: Job):
     settings = context().settings
-    path = jobs.input_path(Path(settings.var_dir) / "jobs", job.id)
+    path = _input_path(job.id)
     if job.source_url:
         with Session(run.database) as session:
             limit_mb = jobs.settings_of(session, job.tenant_id).job_max_mb or settings.job_max_mb
