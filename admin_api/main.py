@@ -22,8 +22,8 @@ from admin_api.api.routes import (
 from admin_api.api.routes.jobs import JobsConfig
 from admin_api.crud.hotword_lists import VersionConflict
 from asr_core.hotwords import HotwordLimits
-from asr_core.service.errors import error_response, install_error_handlers
-from asr_core.service.static import StrictStaticFiles, mount_shared_assets, strict_headers
+from common.errors import error_response, install_error_handlers
+from service.static import StrictStaticFiles, mount_shared_assets, strict_headers
 
 Publisher = Callable[[str, str, int], None]
 """Announces `(tenant, list, tenant hot-word version)` after a hot-word change is committed."""

@@ -14,7 +14,7 @@ import time
 
 from asr_core.engines import load_engine
 from asr_core.evaluation import Scorer, vocabulary_by_language
-from asr_core.models import resolve_model
+from asr_core.model_registry import resolve_model
 from asr_core.transcribe import TranscribeOptions, Transcriber
 from bench.common import plain_faster_whisper, plain_transcribe, shared_clips, threads
 

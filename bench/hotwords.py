@@ -27,7 +27,7 @@ from asr_core.audio import decode_audio
 from asr_core.engines import load_engine
 from asr_core.evaluation import Scorer, normalize
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
-from asr_core.models import resolve_model
+from asr_core.model_registry import resolve_model
 from asr_core.transcribe import TranscribeOptions, Transcriber
 from bench.common import plain_faster_whisper, shared_clips, threads
 

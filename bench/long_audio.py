@@ -21,7 +21,7 @@ import numpy as np
 
 from asr_core.audio import decode_audio
 from asr_core.evaluation import read_manifest
-from asr_core.models import resolve_model
+from asr_core.model_registry import resolve_model
 from bench.common import REPO, testdata_dir, threads
 
 SR = 16_000

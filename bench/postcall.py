@@ -29,7 +29,7 @@ from admin_api.db import make_engine
 from admin_api.models import Call, Job, Tenant
 from asr_core.audio import decode_audio
 from asr_core.evaluation import read_manifest
-from asr_core.models import resolve_model
+from asr_core.model_registry import resolve_model
 from bench.common import REPO, plain_faster_whisper, testdata_dir, threads
 from callscribe.config import Settings
 from worker.app import make_celery

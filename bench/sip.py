@@ -52,7 +52,7 @@ BYTES_PER_S = 32_000
 
 def user_agents(pid: int) -> list[psutil.Process]:
     children = psutil.Process(pid).children()
-    return [child for child in children if "telephony.sip.agent" in child.cmdline()]
+    return [child for child in children if "telephony.sip.ua_process" in child.cmdline()]
 
 
 def agents_cpu_s(pid: int) -> float:

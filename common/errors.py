@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asr_core.errors import AsrError, AudioDecodeError, ModelError, UnsupportedLanguageError
 from asr_core.hotwords import HotwordListError
-from asr_core.service.auth import Unauthorized
-from asr_core.service.quotas import TooManyRequests
+from service.auth import Unauthorized
+from service.quotas import TooManyRequests
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The ASR service over HTTP (file transcription) and, later, WebSocket streaming."""
 
-from asr_core.service.app import ServiceConfig, create_app
+from service.app import ServiceConfig, create_app
 
 __all__ = ["ServiceConfig", "create_app"]

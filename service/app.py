@@ -10,14 +10,14 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from asr_core.hotwords import HotwordIndex, HotwordLimits
-from asr_core.service.auth import Authenticator
-from asr_core.service.errors import install_error_handlers
-from asr_core.service.limits import BodySizeLimitMiddleware
-from asr_core.service.metrics import ServiceMetrics
-from asr_core.service.quotas import QuotaLimits, TenantQuotas
-from asr_core.service.routes import demo, funasr, health, hotwords, stream, transcriptions
 from asr_core.streaming import DecodeScheduler, StreamingOptions
 from asr_core.transcribe import Transcriber
+from common.errors import install_error_handlers
+from service.auth import Authenticator
+from service.limits import BodySizeLimitMiddleware
+from service.metrics import ServiceMetrics
+from service.quotas import QuotaLimits, TenantQuotas
+from service.routes import demo, funasr, health, hotwords, stream, transcriptions
 
 
 class BackgroundService(Protocol):

@@ -10,9 +10,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
-from asr_core.service.quotas import Slot, TooManyRequests
 from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
+from service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from service.quotas import Slot, TooManyRequests
 
 logger = logging.getLogger(__name__)
 

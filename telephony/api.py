@@ -7,9 +7,9 @@ import json
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
-from asr_core.service.live import close_quietly
-from asr_core.service.quotas import tenant_of
+from service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from service.live import close_quietly
+from service.quotas import tenant_of
 
 router = APIRouter()
 

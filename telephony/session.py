@@ -38,8 +38,8 @@ from admin_api.models import Call, Tenant, TranscriptSegment, utcnow
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.hotwords import HotwordIndex
-from asr_core.service.hotwords import combined
 from asr_core.streaming import Error, Final, StreamingRecognizer, to_dict
+from service.hotwords import combined
 from telephony.refusal import CallRefused
 
 logger = logging.getLogger(__name__)

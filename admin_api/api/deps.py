@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from admin_api.auth import Principal, presented_key, principal_for
 from admin_api.models import Tenant
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 
 def get_session(request: Request) -> Iterator[Session]:

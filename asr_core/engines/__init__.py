@@ -24,7 +24,7 @@ def load_engine(
     `FunAudioOptions`; `whisper_options` are `WhisperConfig` fields.
     """
     from asr_core.errors import ModelNotFoundError
-    from asr_core.models import is_funaudio_folder, resolve_model
+    from asr_core.model_registry import is_funaudio_folder, resolve_model
 
     if engine == "auto":
         engine = "funaudio" if is_funaudio_folder(model) else "whisper"

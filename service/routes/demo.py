@@ -1,5 +1,5 @@
 """The demo page at `/`: live captions from the browser's microphone over `/v1/stream`, and
-file transcription over `/v1/audio/transcriptions`. Static files in `asr_core/service/demo/`,
+file transcription over `/v1/audio/transcriptions`. Static files in `service/demo/`,
 no build step, nothing loaded from elsewhere."""
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from asr_core.service.static import StrictStaticFiles, mount_shared_assets, strict_headers
+from service.static import StrictStaticFiles, mount_shared_assets, strict_headers
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 DEMO_HEADERS = strict_headers(

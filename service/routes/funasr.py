@@ -22,8 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
-from asr_core.service.hotwords import CallerHotwords, parse_funasr_hotwords
-from asr_core.service.live import (
+from asr_core.streaming import Error, Final, Partial, StreamingRecognizer
+from asr_core.transcribe import TranscribeOptions
+from asr_core.transcript import Transcript
+from service.hotwords import CallerHotwords, parse_funasr_hotwords
+from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     Outbox,
     accept,
@@ -31,9 +34,6 @@ from asr_core.service.live import (
     new_recognizer,
     receive_frame,
 )
-from asr_core.streaming import Error, Final, Partial, StreamingRecognizer
-from asr_core.transcribe import TranscribeOptions
-from asr_core.transcript import Transcript
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

@@ -4,8 +4,8 @@ with, and their version (what an admin checks after an edit; what the reload ben
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from asr_core.service.auth import authenticate
-from asr_core.service.hotwords import caller_index
+from service.auth import authenticate
+from service.hotwords import caller_index
 
 router = APIRouter(tags=["hot-words"], dependencies=[Depends(authenticate)])
 

@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
-from asr_core.service.hotwords import CallerHotwords, parse_request_hotwords
-from asr_core.service.live import (
+from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
+from service.hotwords import CallerHotwords, parse_request_hotwords
+from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
     Outbox,
@@ -37,7 +38,6 @@ from asr_core.service.live import (
     receive_frame,
     render_native,
 )
-from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from asr_core.engines.base import DEFAULT_TEMPERATURES
 from asr_core.errors import AsrError
 from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
-from asr_core.service.auth import authenticate
-from asr_core.service.errors import ApiError
-from asr_core.service.hotwords import caller_index, parse_request_hotwords
-from asr_core.service.quotas import TooManyRequests
 from asr_core.transcribe import TranscribeOptions
+from common.errors import ApiError
+from service.auth import authenticate
+from service.hotwords import caller_index, parse_request_hotwords
+from service.quotas import TooManyRequests
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["transcription"], dependencies=[Depends(authenticate)])

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
-from asr_core.service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
-from asr_core.service.live import RATE_LIMITED_CLOSE, REASON_BYTES, close_quietly
-from asr_core.service.quotas import TooManyRequests, tenant_of
+from service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from service.live import RATE_LIMITED_CLOSE, REASON_BYTES, close_quietly
+from service.quotas import TooManyRequests, tenant_of
 from telephony.session import CallRefused, CallSession
 
 logger = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from asr_core.service.auth import authenticate
-from asr_core.service.errors import ApiError
-from asr_core.service.quotas import tenant_of
+from common.errors import ApiError
+from service.auth import authenticate
+from service.quotas import tenant_of
 
 RESERVATION_TTL_S = 120.0
 MAX_RESERVATIONS = 10_000

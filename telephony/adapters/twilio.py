@@ -24,7 +24,7 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from asr_core.audio import RawFormat
-from asr_core.service.live import MAX_TEXT_FRAME_CHARS, close_quietly, receive_frame
+from service.live import MAX_TEXT_FRAME_CHARS, close_quietly, receive_frame
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,

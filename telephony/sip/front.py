@@ -1,7 +1,7 @@
 """The SIP front: the gateway's public SIP port (UDP and TCP), in the serve process.
 
 The pjsua2 wheel answers at most 4 calls per process, so the gateway runs several user-agent
-processes (`agents`), each on a loopback port, and this front is a proxy before them (RFC 3261
+processes (`ua_pool`), each on a loopback port, and this front is a proxy before them (RFC 3261
 §16, stateless for transactions, stateful only for which process holds a dialog):
 
 - a new INVITE goes to the process with the fewest dialogs, or is answered 503 with Retry-After

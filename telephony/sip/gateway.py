@@ -3,7 +3,7 @@ stopped before it).
 
 The pjsua2 wheel answers at most 4 calls per process (`PJSUA_MAX_CALLS`), so the gateway is
 one public SIP port (UDP and TCP, `front.SipFront`) before `SipConfig.agents` user-agent
-processes (`agents.AgentProcess`), each answering up to 4 dialogs on loopback and taking RTP
+processes (`ua_pool.AgentProcess`), each answering up to 4 dialogs on loopback and taking RTP
 directly in its own slice of the port range. Admission, the calls, their recognisers and
 storage stay here, on the event loop, as for every other gateway.
 """
@@ -12,9 +12,9 @@ import asyncio
 import logging
 
 from telephony.sip.admission import Admission
-from telephony.sip.agents import AgentProcess
 from telephony.sip.config import SipConfig
 from telephony.sip.front import SipFront
+from telephony.sip.ua_pool import AgentProcess
 
 logger = logging.getLogger(__name__)
 

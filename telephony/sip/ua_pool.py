@@ -1,6 +1,6 @@
 """The SIP gateway's user-agent processes, seen from the serve process.
 
-`AgentProcess` starts one (`python -m telephony.sip.agent`, see there) and serves its link:
+`AgentProcess` starts one (`python -m telephony.sip.ua_process`, see there) and serves its link:
 admits the INVITEs it forwards (`Admission`, on this event loop, as every other gateway's
 calls), feeds each admitted dialog's frames to its `CallSession`, and ends the call when the
 process releases the dialog. When the process dies, its calls end ("interrupted", their last
@@ -92,7 +92,7 @@ class AgentProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "telephony.sip.agent",
+                "telephony.sip.ua_process",
                 str(theirs.fileno()),
                 json.dumps(settings),
                 pass_fds=(theirs.fileno(),),

@@ -1,5 +1,5 @@
-"""One user-agent process of the SIP gateway: `python -m telephony.sip.agent FD SETTINGS`, started
-by the serve process (`agents.AgentProcess`) with its end of a socket pair as FD.
+"""One user-agent process of the SIP gateway: `python -m telephony.sip.ua_process FD SETTINGS`,
+started by the serve process (`ua_pool.AgentProcess`) with its end of a socket pair as FD.
 
 It runs the pjsua2 `UserAgent` (at most `PJSUA_MAX_CALLS` dialogs: pjsua's per-process limit),
 and `Link` is its `Bridge`: admissions, frames and releases go over the socket to the serve
@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 
-from callscribe.logs import configure_logging
+from common.logs import configure_logging
 from telephony.refusal import CallRefused
 from telephony.sip import ipc
 from telephony.sip.config import AgentConfig
 from telephony.sip.invite import Invite
-from telephony.sip.useragent import UserAgent
+from telephony.sip.ua_thread import UserAgent
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The pjsua2 user agent server of one user-agent process (see `agent`). pjsua2 is not
+"""The pjsua2 user agent server of one user-agent process (see `ua_process`). pjsua2 is not
 thread-safe from Python, so one dedicated thread owns the `Endpoint` and makes every pjsua2
 call: it polls `libHandleEvents`, answers INVITEs once they are admitted, hangs up silent
 calls, and shuts down.

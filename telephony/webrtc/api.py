@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from asr_core.service.auth import authenticate
-from asr_core.service.errors import ApiError, error_response
-from asr_core.service.hotwords import parse_request_hotwords
-from asr_core.service.quotas import tenant_of
+from common.errors import ApiError, error_response
+from service.auth import authenticate
+from service.hotwords import parse_request_hotwords
+from service.quotas import tenant_of
 from telephony.session import CallRefused
 from telephony.webrtc.peer import FORMAT, LEG, WebrtcCall
 

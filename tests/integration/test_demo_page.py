@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from asr_core.service import create_app
+from service import create_app
 from tests.browser import artifacts_dir, chromium, fake_microphone, step, watched_page
 from tests.services import CallscribeServer
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openai import OpenAI
 
-from asr_core.service import ServiceConfig, create_app
+from service import ServiceConfig, create_app
 from tests.helpers import espeak_wav, tone, wav_bytes
 
 URL = "/v1/audio/transcriptions"

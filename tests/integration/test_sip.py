@@ -306,7 +306,7 @@ def user_agents(gateway: Gateway) -> dict[int, int]:
     found = {}
     for child in psutil.Process(gateway.server.process.pid).children():
         argv = child.cmdline()
-        if "telephony.sip.agent" in argv:
+        if "telephony.sip.ua_process" in argv:
             found[json.loads(argv[-1])["agent"]["index"]] = child.pid
     return found
 

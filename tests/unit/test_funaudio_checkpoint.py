@@ -12,7 +12,7 @@ import yaml  # noqa: E402
 
 from asr_core.engines.funaudio.checkpoint import CheckpointError, split_groups  # noqa: E402
 from asr_core.engines.funaudio.model import load_model  # noqa: E402
-from asr_core.engines.funaudio.testing import TinySpec, write_tiny_checkpoint  # noqa: E402
+from tests.tiny_funaudio import TinySpec, write_tiny_checkpoint  # noqa: E402
 
 torch.set_num_threads(1)
 SPEC = TinySpec()

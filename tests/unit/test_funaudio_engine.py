@@ -15,10 +15,10 @@ from asr_core.engines.base import DecodeOptions, PartialRequest  # noqa: E402
 from asr_core.engines.funaudio.engine import FunAudioEngine  # noqa: E402
 from asr_core.engines.funaudio.options import FunAudioOptions  # noqa: E402
 from asr_core.engines.funaudio.prompts import chat_prefix, chat_suffix  # noqa: E402
-from asr_core.engines.funaudio.testing import TinySpec, write_tiny_checkpoint  # noqa: E402
 from asr_core.errors import ModelNotFoundError, UnsupportedLanguageError  # noqa: E402
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList  # noqa: E402
 from asr_core.transcribe import TranscribeOptions, decode_window  # noqa: E402
+from tests.tiny_funaudio import TinySpec, write_tiny_checkpoint  # noqa: E402
 
 torch.set_num_threads(1)
 OPTIONS = FunAudioOptions(max_new_tokens=6)

@@ -14,7 +14,7 @@ from asr_core.engines.funaudio.lora import (  # noqa: E402
     new_adapter,
 )
 from asr_core.engines.funaudio.model import load_model  # noqa: E402
-from asr_core.engines.funaudio.testing import write_tiny_checkpoint  # noqa: E402
+from tests.tiny_funaudio import write_tiny_checkpoint  # noqa: E402
 
 torch.set_num_threads(1)
 IDS = torch.tensor([[5, 40, 77, 120, 9]])

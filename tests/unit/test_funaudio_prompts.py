@@ -96,7 +96,7 @@ def test_whisper_processes_never_import_torch(tmp_path):
     code = (
         "import sys\n"
         "import callscribe.cli, asr_core.engines\n"
-        "from asr_core.models import is_funaudio_folder\n"
+        "from asr_core.model_registry import is_funaudio_folder\n"
         "from callscribe.config import Settings\n"
         "Settings().funaudio_options(serving=True)\n"
         f"assert is_funaudio_folder({str(tmp_path)!r})\n"

@@ -23,8 +23,8 @@ from asr_core.engines.funaudio.backends.sglang import (  # noqa: E402
 )
 from asr_core.engines.funaudio.engine import FunAudioEngine  # noqa: E402
 from asr_core.engines.funaudio.options import FunAudioOptions, SglangOptions  # noqa: E402
-from asr_core.engines.funaudio.testing import TinySpec, write_tiny_checkpoint  # noqa: E402
 from tests.fake_sglang import FakeSglang  # noqa: E402
+from tests.tiny_funaudio import TinySpec, write_tiny_checkpoint  # noqa: E402
 
 torch.set_num_threads(1)
 

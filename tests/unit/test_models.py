@@ -4,7 +4,7 @@ import os
 import pytest
 
 from asr_core.errors import ModelChecksumError, ModelNotFoundError
-from asr_core.models import REGISTRY, assemble_split_model, resolve_model
+from asr_core.model_registry import REGISTRY, assemble_split_model, resolve_model
 
 
 @pytest.fixture

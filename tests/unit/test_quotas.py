@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from asr_core.service.quotas import QuotaLimits, TenantQuotas, TooManyRequests
+from service.quotas import QuotaLimits, TenantQuotas, TooManyRequests
 
 
 @dataclass
@@ -30,7 +30,7 @@ def test_concurrency_is_counted_per_tenant_and_kind():
 
 def test_requests_per_minute_refill_over_time(monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr("asr_core.service.quotas.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("service.quotas.time.monotonic", lambda: now[0])
     quotas = TenantQuotas(QuotaLimits(requests_per_minute=2))
     caller = Caller("acme")
     quotas.transcription(caller).release()

@@ -19,7 +19,7 @@ SCENARIO = """
 import gc, sys, threading
 import pjsua2 as pj
 from telephony.sip.config import AgentConfig
-from telephony.sip.useragent import UserAgent
+from telephony.sip.ua_thread import UserAgent
 
 gc.disable()  # only the explicit collection below, on another thread
 endpoint = pj.Endpoint()

@@ -3,7 +3,7 @@
 import pytest
 
 from admin_api import tokens
-from asr_core.service.auth import Unauthorized
+from service.auth import Unauthorized
 
 SECRET = b"test-secret"
 

@@ -26,7 +26,7 @@ from admin_api.schemas import (
 )
 from asr_core.hotwords import Hotword, parse_hotwords, render_hotwords
 from asr_core.hotwords import HotwordList as Entries
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/hotword-lists", tags=["hot-words"])
 ExportFormat = Literal["tsv", "weighted", "json", "lines"]

@@ -19,7 +19,7 @@ from admin_api.crud import audit, jobs
 from admin_api.models import Job, Tenant
 from admin_api.outbound import ForbiddenAddress, check_public
 from admin_api.schemas import DeliveryPublic, JobPublic
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 router = APIRouter(tags=["jobs"])
 

@@ -7,7 +7,7 @@ from admin_api.auth import ADMIN, TENANT
 from admin_api.crud import audit, keys
 from admin_api.models import ApiKey
 from admin_api.schemas import KeyCreate, KeyCreated, KeyPublic
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 router = APIRouter(tags=["keys"])
 

@@ -8,7 +8,7 @@ from admin_api.api.routes.jobs import check_outbound
 from admin_api.crud import audit, jobs
 from admin_api.models import TenantSettings
 from admin_api.schemas import TenantSettingsPublic, TenantSettingsUpdate
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 router = APIRouter(tags=["tenants"])
 

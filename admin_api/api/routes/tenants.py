@@ -7,7 +7,7 @@ from admin_api.api.deps import AdminDep, PrincipalDep, SessionDep, TenantDep
 from admin_api.crud import audit, hotword_lists
 from admin_api.models import ApiKey, AuditEvent, Tenant
 from admin_api.schemas import AuditPublic, TenantCreate, TenantPublic, TenantUpdate
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 

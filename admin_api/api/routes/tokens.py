@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, status
 from admin_api import tokens
 from admin_api.api.deps import PrincipalDep
 from admin_api.schemas import TokenCreate, TokenCreated
-from asr_core.service.errors import ApiError
+from common.errors import ApiError
 
 router = APIRouter(tags=["keys"])
 

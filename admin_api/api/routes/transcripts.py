@@ -12,8 +12,8 @@ from admin_api.api.deps import PrincipalDep, SessionDep
 from admin_api.crud import jobs, transcripts
 from admin_api.models import Call, Job, TranscriptSegment
 from asr_core.formats import render, to_json
-from asr_core.service.errors import ApiError
 from asr_core.transcript import Segment, Transcript, Word
+from common.errors import ApiError
 
 router = APIRouter(tags=["transcripts"])
 
