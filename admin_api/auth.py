@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from admin_api import tokens
 from admin_api.models import ApiKey
 from admin_api.security import matches, split_prefix
-from service.auth import Unauthorized
+from common.errors import Unauthorized
 
 ADMIN = "admin"
 TENANT = "tenant"

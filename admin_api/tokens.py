@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from service.auth import Unauthorized
+from common.errors import Unauthorized
 
 TOKEN_PREFIX = "cst_"
 MAX_TTL_S = 3600

@@ -23,10 +23,11 @@ from rich.text import Text
 
 from asr_core.audio import RawFormat, probe_duration
 from asr_core.errors import AsrError
-from asr_core.hotwords import FORMATS, HotwordIndex, read_hotwords
-from asr_core.transcribe import TranscribeOptions, Transcriber
+from asr_core.hotwords import FORMATS
+from asr_core.transcribe import Transcriber
 from callscribe.config import Settings, get_settings
 from common.logs import configure_logging
+from common.rules import InvalidRequest
 
 app = typer.Typer(
     name="callscribe",
@@ -78,27 +79,12 @@ def _load_transcriber(
     return Transcriber(engine)
 
 
-def _language(value: str, settings: Settings) -> str | None:
-    value = value.strip().lower()
-    if value == "auto":
-        return None
-    if value not in settings.languages:
-        raise _fail(f"language {value!r}: use one of {', '.join(settings.languages)} or auto")
-    return value
-
-
 class AudioSecondsColumn(ProgressColumn):
     """Seconds of audio done, out of the total when the container header gives it."""
 
     def render(self, task: Task) -> Text:
         done = f"{task.completed:.0f}"
         return Text(f"{done}/{task.total:.0f} s" if task.total is not None else f"{done} s")
-
-
-def _hotword_index(path: Path, fmt: str, settings: Settings) -> HotwordIndex:
-    if fmt not in FORMATS:
-        raise _fail(f"--hotwords-format {fmt!r}: use one of {', '.join(FORMATS)}")
-    return HotwordIndex(read_hotwords(path, fmt, settings.hotword_limits()))  # type: ignore[arg-type]
 
 
 def _progress(counter: ProgressColumn) -> Progress:
@@ -143,19 +129,19 @@ def transcribe(
 
     settings = get_settings()
     configure_logging("warning", settings.log_format)
+    rules = settings.request_rules()
     try:
         raw_format = RawFormat.parse(raw) if raw else None
-        index = _hotword_index(hotwords, hotwords_format, settings) if hotwords else None
+        options = rules.file_options(
+            rules.language(language),
+            rules.hotwords_file(hotwords, hotwords_format) if hotwords else None,
+            beam_size=beam_size,
+            word_timestamps=words,
+        )
+    except InvalidRequest as exc:
+        raise _fail(exc.message) from exc
     except AsrError as exc:
         raise _fail(exc.reason) from exc
-    options = TranscribeOptions(
-        language=_language(language, settings),
-        allowed_languages=settings.languages,
-        beam_size=beam_size,
-        word_timestamps=words,
-        hotword_index=index,
-        hotword_top_k=settings.hotwords_top_k,
-    )
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
     transcriber = _load_transcriber(settings, model, engine_name=engine_name)
@@ -280,11 +266,12 @@ def evaluate_manifest(
 
     settings = get_settings()
     configure_logging("warning", settings.log_format)
+    rules = settings.request_rules()
     try:
         utterances = evaluation.read_manifest(manifest)[:limit]
         terms_path = terms or manifest.parent / "hotwords.tsv"
         clip_terms = evaluation.read_terms(terms_path) if terms_path.is_file() else {}
-        index = _hotword_index(hotwords_list, "auto", settings) if hotwords_list else None
+        index = rules.hotwords_file(hotwords_list) if hotwords_list else None
     except AsrError as exc:
         raise _fail(exc.reason) from exc
     phrases = index.hotwords.phrases if index else []
@@ -296,12 +283,8 @@ def evaluate_manifest(
     def run_one(utterance: evaluation.Utterance) -> tuple[str, float]:
         transcript = transcriber.transcribe(
             utterance.path,
-            TranscribeOptions(
-                language=None if language == "auto" else utterance.language,
-                allowed_languages=settings.languages,
-                beam_size=beam_size,
-                hotword_index=index,
-                hotword_top_k=settings.hotwords_top_k,
+            rules.file_options(
+                None if language == "auto" else utterance.language, index, beam_size=beam_size
             ),
         )
         return transcript.text, transcript.duration

@@ -1,6 +1,7 @@
 """Settings from environment variables (`CALLSCRIBE_*`) or a `.env` file."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,6 +10,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from asr_core.engines.funaudio.options import FunAudioOptions, SglangOptions
 from asr_core.hotwords import HotwordLimits
+from asr_core.streaming import StreamingOptions
+from common.rules import RequestRules
 
 
 class Settings(BaseSettings):
@@ -209,6 +212,19 @@ class Settings(BaseSettings):
         return HotwordLimits(
             self.hotwords_max_phrases, self.hotwords_max_chars, self.hotwords_top_k
         )
+
+    def streaming_options(self) -> StreamingOptions:
+        """Defaults of every live stream: the final windows, partial windows and beam."""
+        defaults = StreamingOptions()
+        return replace(
+            defaults,
+            decoding=replace(defaults.decoding, beam_size=self.stream_beam_size),
+            final_window_s=self.stream_final_window_s,
+            partial_window_s=self.stream_partial_window_s,
+        )
+
+    def request_rules(self) -> RequestRules:
+        return RequestRules(self.languages, self.hotword_limits(), self.streaming_options())
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -6,7 +6,6 @@ import logging
 import os
 import secrets
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -21,7 +20,6 @@ from admin_api.api.routes.jobs import JobsConfig
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
-from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import Transcriber
 from callscribe.config import Settings
 from service import ServiceConfig, create_app
@@ -43,16 +41,15 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
     if local_tenant is not None:
         ensure_tenant(database, local_tenant, "Callers on this machine without a key")
     secret = token_secret(settings)
+    rules = settings.request_rules()
     app = create_app(
         transcriber,
         ServiceConfig(
             max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
-            languages=settings.languages,
+            rules=rules,
             max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
             decode_workers=settings.workers(serving=True),
             first_partial_lane=True,
-            hotword_limits=settings.hotword_limits(),
-            hotword_top_k=settings.hotwords_top_k,
             authenticate=key_authenticator(database, secret, local_tenant),
             hotwords_for=tenant_hotwords,
             quota_limits=QuotaLimits(
@@ -61,7 +58,6 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
                 settings.tenant_requests_per_minute,
             ),
             services=(tenant_hotwords,),
-            streaming=streaming_options(settings),
         ),
     )
     tasks = TaskQueue(make_celery(settings), database)
@@ -75,7 +71,7 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
             directory=Path(settings.var_dir) / "jobs",
             max_mb=settings.job_max_mb,
             max_active=settings.tenant_max_active_jobs,
-            languages=settings.languages,
+            rules=rules,
             allow_private=settings.outbound_allow_private,
             enqueue=tasks.batch,
         ),
@@ -127,16 +123,6 @@ def sip_gateway(settings: Settings, app: FastAPI):
     gateway = SipGateway(app.state, config, settings.log_format)
     app.state.sip_gateway = gateway
     return gateway
-
-
-def streaming_options(settings: Settings) -> StreamingOptions:
-    defaults = StreamingOptions()
-    return replace(
-        defaults,
-        decoding=replace(defaults.decoding, beam_size=settings.stream_beam_size),
-        final_window_s=settings.stream_final_window_s,
-        partial_window_s=settings.stream_partial_window_s,
-    )
 
 
 def auth_mode(settings: Settings) -> str:

@@ -1,4 +1,6 @@
-"""Every error leaves the service as JSON with a machine code and a readable reason."""
+"""The API error types every part raises, and the handlers that render them: every error
+leaves an HTTP API as JSON with a machine code and a readable reason (OpenAI's shape, so OpenAI
+clients show it). Shared by the ASR service, the admin API and the telephony routes."""
 
 import logging
 
@@ -9,10 +11,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asr_core.errors import AsrError, AudioDecodeError, ModelError, UnsupportedLanguageError
 from asr_core.hotwords import HotwordListError
-from service.auth import Unauthorized
-from service.quotas import TooManyRequests
 
 logger = logging.getLogger(__name__)
+
+
+class Unauthorized(AsrError):
+    """No valid key or token (401; close code 4401 on a WebSocket)."""
+
+    code = "unauthorized"
+
+
+class TooManyRequests(AsrError):
+    """Over a per-tenant limit (429 with Retry-After; close code 4429 on a WebSocket)."""
+
+    code = "rate_limited"
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
 
 _STATUS = {
     AudioDecodeError: 400,

@@ -9,10 +9,11 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from asr_core.hotwords import HotwordIndex, HotwordLimits
-from asr_core.streaming import DecodeScheduler, StreamingOptions
+from asr_core.hotwords import HotwordIndex
+from asr_core.streaming import DecodeScheduler
 from asr_core.transcribe import Transcriber
 from common.errors import install_error_handlers
+from common.rules import RequestRules
 from service.auth import Authenticator
 from service.limits import BodySizeLimitMiddleware
 from service.metrics import ServiceMetrics
@@ -31,11 +32,10 @@ class BackgroundService(Protocol):
 @dataclass
 class ServiceConfig:
     max_upload_bytes: int = 100_000_000
-    languages: tuple[str, ...] = ("en", "zh")
+    rules: RequestRules = field(default_factory=RequestRules)
+    """Languages, hot-word limits and live-stream defaults every request is checked against."""
     max_concurrent_transcriptions: int = 2
     """File jobs decoding at once; more wait their turn instead of thrashing the CPU."""
-    hotword_limits: HotwordLimits = field(default_factory=HotwordLimits)
-    hotword_top_k: int = 10
     max_batch: int = 4
     """Streams' partials decoded together in one batch."""
     decode_workers: int = 1
@@ -43,9 +43,6 @@ class ServiceConfig:
     first_partial_lane: bool = False
     """One more decode thread for segments' first partials only (see `DecodeScheduler`); the
     engine must then allow `decode_workers + 1` parallel calls."""
-    streaming: StreamingOptions = field(default_factory=StreamingOptions)
-    """Defaults of every live stream (windows, beam, endpointing); a stream's config and the
-    caller's hot-words are applied on top."""
     authenticate: Authenticator | None = None
     """Checks every request and stream (see `auth.py`); None lets everyone in."""
     hotwords_for: Callable[[object], HotwordIndex | None] | None = None

@@ -11,15 +11,9 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import HTTPConnection
 
-from asr_core.errors import AsrError
-
 Authenticator = Callable[[HTTPConnection], Awaitable[object]]
 
 UNAUTHORIZED_CLOSE = 4401
-
-
-class Unauthorized(AsrError):
-    code = "unauthorized"
 
 
 async def authenticate(connection: HTTPConnection) -> object:

@@ -1,38 +1,13 @@
 """The hot-words a request is decoded with: the caller's standing lists (through the
-`ServiceConfig.hotwords_for` hook, e.g. a tenant's active lists) plus per-request phrases."""
+`ServiceConfig.hotwords_for` hook, e.g. a tenant's active lists) plus per-request phrases
+(parsed by `common.rules`)."""
 
 import functools
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from asr_core.hotwords import HotwordIndex, HotwordLimits, parse_hotwords
-
-
-@functools.lru_cache(maxsize=32)
-def request_index(text: str, limits: HotwordLimits, fmt: str = "auto") -> HotwordIndex:
-    """Index of a request's list; clients tend to resend the same list, so keep a few."""
-    return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
-
-
-def parse_request_hotwords(text: str | None, limits: HotwordLimits) -> HotwordIndex | None:
-    """A list in any supported format (errors name the line), or None when empty."""
-    if not text or not text.strip():
-        return None
-    return request_index(text, limits)
-
-
-def parse_funasr_hotwords(text: str | None, limits: HotwordLimits) -> HotwordIndex | None:
-    """FunASR clients send a JSON object `{"phrase": weight}` or phrases joined by commas
-    (older ones: spaces)."""
-    if not text or not text.strip():
-        return None
-    text = text.strip()
-    if text.startswith("{"):
-        return request_index(text, limits)
-    separators = "," if "," in text or "\n" in text else None
-    phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
-    return request_index("\n".join(dict.fromkeys(phrases)), limits, "lines")
+from asr_core.hotwords import HotwordIndex
 
 
 @functools.lru_cache(maxsize=64)

@@ -11,8 +11,9 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
-from service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
-from service.quotas import Slot, TooManyRequests
+from common.errors import TooManyRequests, Unauthorized
+from service.auth import UNAUTHORIZED_CLOSE, authenticate
+from service.quotas import Slot
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from asr_core.errors import AsrError
+from common.errors import TooManyRequests
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,6 @@ class QuotaLimits:
     """File transcriptions one tenant may have running (or waiting) at once."""
     requests_per_minute: int = 600
     """New streams and transcriptions per tenant per minute (bursts up to this many)."""
-
-
-class TooManyRequests(AsrError):
-    code = "rate_limited"
-
-    def __init__(self, reason: str, retry_after_s: float) -> None:
-        super().__init__(reason)
-        self.retry_after_s = retry_after_s
 
 
 def tenant_of(principal: object) -> str | None:

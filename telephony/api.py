@@ -7,7 +7,8 @@ import json
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from common.errors import Unauthorized
+from service.auth import UNAUTHORIZED_CLOSE, authenticate
 from service.live import close_quietly
 from service.quotas import tenant_of
 

@@ -20,12 +20,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 import uuid
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.hotwords import HotwordIndex
 from asr_core.streaming import Error, Final, StreamingRecognizer, to_dict
+from common.rules import InvalidRequest, check_call_id, check_leg
 from service.hotwords import combined
 from telephony.refusal import CallRefused
 
@@ -47,8 +47,6 @@ logger = logging.getLogger(__name__)
 AHEAD_SLACK_S = 10.0
 """How far a leg's audio may run ahead of the wall clock (a sender catching up after a network
 stall) before what comes faster is dropped."""
-CALL_ID = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}")
-"""Call ids name recording folders: no separators, no leading dot."""
 
 
 @dataclass(frozen=True)
@@ -175,8 +173,7 @@ class CallSession:
         """A leg's audio format (`RawFormat("mulaw", 8000)`, `("pcm_s16le", 16000)`, ...)."""
         if name in self.legs:
             raise ValueError(f"call {self.id} already has a leg {name!r}")
-        if not re.fullmatch(r"[\w-]{1,32}", name):
-            raise ValueError(f"leg name {name!r}: use letters, digits, - or _")
+        check_leg(name)
         recording = self.recordings / f"{name}.wav" if self.recordings else None
         self.legs[name] = _Leg(self, name, fmt, recording)
 
@@ -285,9 +282,10 @@ class CallHub:
                 503,
                 retry_after_s=5,
             )
-        call_id = call_id or uuid.uuid4().hex
-        if not CALL_ID.fullmatch(call_id):
-            raise CallRefused(f"call id {call_id[:80]!r}: use up to 64 letters, digits, _ . -", 400)
+        try:
+            call_id = check_call_id(call_id) or uuid.uuid4().hex
+        except InvalidRequest as broken:
+            raise CallRefused(broken.message, broken.status) from None
         if call_id in self.calls:
             raise CallRefused(f"call {call_id} is already in progress", 486)
         tenant_exists, id_used = await asyncio.to_thread(self._lookup, tenant_id, call_id)
@@ -326,16 +324,9 @@ class CallHub:
         return session
 
     def new_recognizer(self, events: asyncio.Queue, language: str | None) -> StreamingRecognizer:
-        options = self.state.config.streaming
-        decoding = replace(
-            options.decoding,
-            language=language,
-            allowed_languages=tuple(self.state.config.languages),
-            hotword_top_k=self.state.config.hotword_top_k,
-        )
         return StreamingRecognizer(
             self.state.scheduler,
-            replace(options, decoding=decoding),
+            self.state.config.rules.stream_options(language),
             self.state.metrics.streams,
             events=events,
         )

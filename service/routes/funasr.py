@@ -14,7 +14,7 @@ for `others`), then `{"is_speaking": false}`. Replies:
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
@@ -23,9 +23,8 @@ from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
 from asr_core.streaming import Error, Final, Partial, StreamingRecognizer
-from asr_core.transcribe import TranscribeOptions
 from asr_core.transcript import Transcript
-from service.hotwords import CallerHotwords, parse_funasr_hotwords
+from service.hotwords import CallerHotwords
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     Outbox,
@@ -171,7 +170,7 @@ async def _control(
         if renderer.file is not None and renderer.file.recognizer is not None:
             renderer.file.recognizer.abort()  # a new file without ending the last one
         try:
-            extra = parse_funasr_hotwords(message.get("hotwords"), state.config.hotword_limits)
+            extra = state.config.rules.funasr_hotwords(message.get("hotwords"))
             renderer.file = _start(
                 message, await CallerHotwords.for_caller(websocket, extra), outbox, state
             )
@@ -208,16 +207,7 @@ def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state) -> _Fi
     if not file.raw:
         file.decoder = StreamDecoder(RawFormat("pcm_s16le", sample_rate))
     if mode != "offline" and not file.raw:
-        options = state.config.streaming
-        options = replace(
-            options,
-            decoding=replace(
-                options.decoding,
-                allowed_languages=tuple(state.config.languages),
-                hotword_top_k=state.config.hotword_top_k,
-            ),
-        )
-        file.recognizer = new_recognizer(state, options, outbox)
+        file.recognizer = new_recognizer(state, state.config.rules.stream_options(), outbox)
         file.recognizer.set_hotwords(hotwords)
     return file
 
@@ -287,12 +277,7 @@ async def _finish(file: _File, outbox: Outbox, state) -> None:
 async def _transcribe_whole(file: _File, state) -> Transcript:
     """Offline mode and `others` files: one file transcription of everything received."""
     raw = None if file.raw else RawFormat("pcm_s16le", file.sample_rate)
-    options = TranscribeOptions(
-        allowed_languages=tuple(state.config.languages),
-        word_timestamps=True,
-        hotword_index=file.hotwords(),
-        hotword_top_k=state.config.hotword_top_k,
-    )
+    options = state.config.rules.file_options(hotwords=file.hotwords(), word_timestamps=True)
     async with state.transcription_slots:
         return await run_in_threadpool(
             state.transcriber.transcribe, bytes(file.buffered), options, raw

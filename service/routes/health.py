@@ -15,7 +15,7 @@ def healthz(request: Request) -> dict:
         "status": "ok",
         "engine": engine.name,
         "model": engine.model_name,
-        "languages": sorted(state.config.languages),
+        "languages": sorted(state.config.rules.languages),
     }
 
 

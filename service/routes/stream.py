@@ -17,7 +17,6 @@ close code 4400. A stream has no length limit.
 import asyncio
 import json
 import logging
-from dataclasses import replace
 from typing import Literal
 
 from fastapi import APIRouter, WebSocket
@@ -27,7 +26,7 @@ from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
 from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
-from service.hotwords import CallerHotwords, parse_request_hotwords
+from service.hotwords import CallerHotwords
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
@@ -82,7 +81,7 @@ async def native_stream(websocket: WebSocket) -> None:
             return
         decoder = StreamDecoder(RawFormat(config.encoding, config.sample_rate, config.channels))
         hotwords = await CallerHotwords.for_caller(
-            websocket, parse_request_hotwords(config.hotwords, state.config.hotword_limits)
+            websocket, state.config.rules.hotwords(config.hotwords)
         )
         recognizer = new_recognizer(state, _options(config, state), outbox)
         recognizer.set_hotwords(hotwords)
@@ -124,12 +123,8 @@ async def _read_config(websocket: WebSocket, outbox: Outbox, state) -> StreamCon
         )
     try:
         config = StreamConfig.model_validate_json(text)
-        if config.language != "auto" and config.language not in state.config.languages:
-            raise ValueError(
-                f"language {config.language!r}: use auto or one of "
-                f"{', '.join(state.config.languages)}"
-            )
-        parse_request_hotwords(config.hotwords, state.config.hotword_limits)
+        state.config.rules.language(config.language)
+        state.config.rules.hotwords(config.hotwords)
     except ValidationError as exc:
         return await _refuse(websocket, outbox, "invalid_config", _validation_message(exc))
     except (ValueError, AsrError) as exc:
@@ -145,19 +140,11 @@ async def _refuse(websocket: WebSocket, outbox: Outbox, code: str, message: str)
 
 
 def _options(config: StreamConfig, state) -> StreamingOptions:
-    defaults = state.config.streaming
-    decoding = replace(
-        defaults.decoding,
-        language=None if config.language == "auto" else config.language,
-        allowed_languages=tuple(state.config.languages),
-        hotword_top_k=state.config.hotword_top_k,
-    )
+    rules = state.config.rules
     endpoint = EndpointOptions(
         silence_ms=config.endpoint_silence_ms, max_segment_s=config.max_segment_s
     )
-    return replace(
-        defaults, decoding=decoding, endpoint=endpoint, emit_partials=config.interim_results
-    )
+    return rules.stream_options(rules.language(config.language), endpoint, config.interim_results)
 
 
 async def _receive(
@@ -209,7 +196,7 @@ async def _control(
         await recognizer.commit()
     elif kind == "hotwords":
         try:
-            extra = parse_request_hotwords(message.get("hotwords"), state.config.hotword_limits)
+            extra = state.config.rules.hotwords(message.get("hotwords"))
             hotwords.extra = extra  # from the next segment, like a standing-list change
         except AsrError as exc:
             outbox.put(Error(exc.code, exc.reason))

@@ -12,11 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from asr_core.engines.base import DEFAULT_TEMPERATURES
 from asr_core.errors import AsrError
 from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
-from asr_core.transcribe import TranscribeOptions
-from common.errors import ApiError
+from common.errors import ApiError, TooManyRequests
 from service.auth import authenticate
-from service.hotwords import caller_index, parse_request_hotwords
-from service.quotas import TooManyRequests
+from service.hotwords import caller_index
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["transcription"], dependencies=[Depends(authenticate)])
@@ -69,27 +67,12 @@ async def create_transcription(
         raise ApiError(
             400, "model_not_found", f"model {model!r} is not served here; use {engine.model_name!r}"
         )
-    language = (language or "").strip().lower() or None
-    if language == "auto":
-        language = None
-    if language is not None and language not in state.config.languages:
-        raise ApiError(
-            400,
-            "unsupported_language",
-            f"language {language!r} is not supported; use one of "
-            f"{', '.join(sorted(state.config.languages))} or omit it to detect",
-        )
+    rules = state.config.rules
     words = "word" in (timestamp_granularities or [])
-    options = TranscribeOptions(
-        language=language,
-        allowed_languages=tuple(state.config.languages),
+    options = rules.file_options(
+        rules.language(language),
+        await caller_index(request, rules.hotwords(hotwords), standing=tenant_hotwords),
         prompt=prompt or None,
-        hotword_index=await caller_index(
-            request,
-            parse_request_hotwords(hotwords, state.config.hotword_limits),
-            standing=tenant_hotwords,
-        ),
-        hotword_top_k=state.config.hotword_top_k,
         word_timestamps=words and response_format == "verbose_json",
         temperatures=tuple(t for t in DEFAULT_TEMPERATURES if t >= temperature) or (temperature,),
     )

@@ -14,7 +14,6 @@ Transcripts go to listeners (`WS /v1/calls/{call_id}/events`).
 import asyncio
 import json
 import logging
-import re
 from typing import Literal
 
 import numpy as np
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio import RawFormat
+from common.rules import check_call_id, check_leg
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
@@ -32,8 +32,7 @@ from service.live import (
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
-    check_call_id,
-    check_language,
+    checked,
     end_call,
     open_call,
     presents_credentials,
@@ -48,7 +47,6 @@ router = APIRouter()
 
 SOURCE = "audio-fork"
 METADATA_TIMEOUT_S = 30.0
-LEG_NAME = re.compile(r"[\w-]{1,32}")
 
 
 class ForkMetadata(BaseModel):
@@ -70,8 +68,7 @@ class ForkMetadata(BaseModel):
         if len(set(self.legs)) != len(self.legs):
             raise ValueError("leg names must differ")
         for leg in self.legs:
-            if not LEG_NAME.fullmatch(leg):
-                raise ValueError(f"leg name {leg!r}: use letters, digits, - or _")
+            check_leg(leg)
         return self
 
 
@@ -105,8 +102,8 @@ async def audio_fork_stream(websocket: WebSocket) -> None:
         if metadata is None:
             return
         state = websocket.app.state
-        call_id = check_call_id(metadata.call_id)
-        language = check_language(state, metadata.language)
+        call_id = checked(check_call_id, metadata.call_id)
+        language = checked(state.config.rules.language, metadata.language)
         if tenant is None:
             tenant = await tenant_for(websocket, metadata.token)
         session = await open_call(state, tenant, SOURCE, call_id, language)

@@ -17,7 +17,7 @@ import logging
 import uuid
 
 from asr_core.audio import RawFormat
-from service.quotas import TooManyRequests
+from common.errors import TooManyRequests
 from telephony.adapters.common import end_call
 from telephony.adapters.reservations import Reservations
 from telephony.session import CallRefused, CallSession

@@ -7,15 +7,17 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
-from service.auth import UNAUTHORIZED_CLOSE, Unauthorized, authenticate
+from common.errors import TooManyRequests, Unauthorized
+from common.rules import InvalidRequest
+from service.auth import UNAUTHORIZED_CLOSE, authenticate
 from service.live import RATE_LIMITED_CLOSE, REASON_BYTES, close_quietly
-from service.quotas import TooManyRequests, tenant_of
+from service.quotas import tenant_of
 from telephony.session import CallRefused, CallSession
 
 logger = logging.getLogger(__name__)
@@ -24,10 +26,9 @@ BAD_REQUEST_CLOSE = 4400
 """The stream's setup message is unusable (format, leg names, call id)."""
 FORBIDDEN_CLOSE = 4403
 """The caller is known but acts for no tenant (an admin key)."""
-CALL_ID = re.compile(r"[A-Za-z0-9_][\w-]{0,63}")
-"""Call ids become database keys and recording folder names: no dots, slashes or spaces."""
 
 ErrorRender = Callable[[str, str], dict]
+T = TypeVar("T")
 _ending: set[asyncio.Task] = set()
 
 
@@ -72,29 +73,13 @@ async def tenant_for(websocket: WebSocket, token: str | None = None) -> str:
     return tenant
 
 
-def check_call_id(call_id: object) -> str | None:
-    if call_id is None or call_id == "":
-        return None
-    if not isinstance(call_id, str) or not CALL_ID.fullmatch(call_id):
-        raise StreamRefused(
-            "invalid_call_id",
-            f"call id {call_id!r}: 1-64 letters, digits, - or _",
-            BAD_REQUEST_CLOSE,
-        )
-    return call_id
-
-
-def check_language(state, language: object) -> str | None:
-    """None (detect per segment) for a missing or `auto` language, else a served one."""
-    if language in (None, "", "auto"):
-        return None
-    if language not in state.config.languages:
-        raise StreamRefused(
-            "invalid_language",
-            f"language {language!r}: use auto or one of {', '.join(state.config.languages)}",
-            BAD_REQUEST_CLOSE,
-        )
-    return str(language)
+def checked(rule: Callable[[object], T], value: object) -> T:
+    """`rule(value)` (one of `common.rules`); a broken rule refuses the stream with the rule's
+    code and message, and close code 4000 + its status."""
+    try:
+        return rule(value)
+    except InvalidRequest as broken:
+        raise StreamRefused(broken.code, broken.message, 4000 + broken.status) from None
 
 
 async def open_call(

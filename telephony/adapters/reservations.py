@@ -113,14 +113,7 @@ async def reserve_audiosocket_call(
             raise ApiError(403, "tenant_required", "name the call's tenant (tenant_id)")
     elif body.tenant_id not in (None, tenant):
         raise ApiError(403, "forbidden", "a tenant key reserves calls for its own tenant only")
-    languages = request.app.state.config.languages
-    if body.language not in (None, "", "auto", *languages):
-        raise ApiError(
-            422,
-            "invalid_language",
-            f"language {body.language!r}: use auto or one of {', '.join(languages)}",
-        )
-    language = None if body.language in (None, "", "auto") else body.language
+    language = request.app.state.config.rules.language(body.language)
     if not request.app.state.audiosocket.running:
         raise ApiError(503, "audiosocket_off", "this server runs no AudioSocket listener")
     reservations: Reservations = request.app.state.audiosocket_reservations

@@ -24,12 +24,12 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from asr_core.audio import RawFormat
+from common.rules import check_call_id
 from service.live import MAX_TEXT_FRAME_CHARS, close_quietly, receive_frame
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
-    check_call_id,
-    check_language,
+    checked,
     end_call,
     open_call,
     presents_credentials,
@@ -164,8 +164,8 @@ class _TwilioStream:
             raise StreamRefused(
                 "unknown_track", f"tracks {unknown}: inbound or outbound", BAD_REQUEST_CLOSE
             )
-        call_id = check_call_id(start.get("callSid") or self.stream_sid)
-        language = check_language(self.state, parameters.get("language"))
+        call_id = checked(check_call_id, start.get("callSid") or self.stream_sid)
+        language = checked(self.state.config.rules.language, parameters.get("language"))
         if self.tenant is None:
             self.tenant = await tenant_for(self.websocket, parameters.get("token"))
         self.session = await open_call(self.state, self.tenant, SOURCE, call_id, language)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from admin_api.auth import principal_for
 from admin_api.models import Tenant
 from asr_core.audio import RawFormat
-from service.auth import Unauthorized
+from common.errors import Unauthorized
 from telephony.session import CallRefused, CallSession
 from telephony.sip.config import AllowList
 from telephony.sip.invite import Invite

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 
 from common.errors import ApiError, error_response
 from service.auth import authenticate
-from service.hotwords import parse_request_hotwords
 from service.quotas import tenant_of
 from telephony.session import CallRefused
 from telephony.webrtc.peer import FORMAT, LEG, WebrtcCall
@@ -26,7 +25,7 @@ MAX_SDP = 64_000
 class Offer(BaseModel):
     sdp: str = Field(max_length=MAX_SDP)
     type: Literal["offer"]
-    language: Literal["auto", "en", "zh"] = "auto"
+    language: str = Field("auto", max_length=40, description="auto, or a served language")
     hotwords: str | None = Field(
         None, description="Phrases for this call on top of the tenant's lists, one per line"
     )
@@ -47,7 +46,9 @@ async def webrtc_offer(offer: Offer, request: Request):
     tenant = tenant_of(request.state.principal)
     if tenant is None:
         raise ApiError(403, "tenant_required", "a call belongs to a tenant: use a tenant's key")
-    extra = parse_request_hotwords(offer.hotwords, request.app.state.config.hotword_limits)
+    rules = request.app.state.config.rules
+    language = rules.language(offer.language)
+    extra = rules.hotwords(offer.hotwords)
     gateway = request.app.state.webrtc
     hub = request.app.state.call_hub
     pc = gateway.peer_connection()
@@ -67,7 +68,7 @@ async def webrtc_offer(offer: Offer, request: Request):
             session = await hub.open_call(
                 tenant,
                 "webrtc",
-                language=None if offer.language == "auto" else offer.language,
+                language=language,
                 hotwords=extra,
             )
         except CallRefused as refused:

@@ -10,8 +10,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
+from common.errors import Unauthorized
 from service import ServiceConfig, create_app
-from service.auth import Unauthorized
 from tests.helpers import encode, espeak_audio, refused_stream, to_int16, wav_bytes
 
 SR = 16_000

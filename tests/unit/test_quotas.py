@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.quotas import QuotaLimits, TenantQuotas, TooManyRequests
+from common.errors import TooManyRequests
+from service.quotas import QuotaLimits, TenantQuotas
 
 
 @dataclass

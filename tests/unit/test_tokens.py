@@ -3,7 +3,7 @@
 import pytest
 
 from admin_api import tokens
-from service.auth import Unauthorized
+from common.errors import Unauthorized
 
 SECRET = b"test-secret"
 

@@ -6,7 +6,7 @@ running at once."""
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +20,7 @@ from admin_api.models import Job, Tenant
 from admin_api.outbound import ForbiddenAddress, check_public
 from admin_api.schemas import DeliveryPublic, JobPublic
 from common.errors import ApiError
+from common.rules import RequestRules
 
 router = APIRouter(tags=["jobs"])
 
@@ -36,7 +37,8 @@ class JobsConfig:
     """A tenant's input limit unless its settings say otherwise."""
     max_active: int = 4
     """A tenant's jobs queued or running at once unless its settings say otherwise."""
-    languages: tuple[str, ...] = ("en", "zh")
+    rules: RequestRules = field(default_factory=RequestRules)
+    """What a job's `language` is checked against."""
     allow_private: bool = False
     """Job URLs and webhooks may name loopback and private addresses (see `outbound`)."""
     enqueue: Callable[[str], None] | None = None
@@ -77,9 +79,7 @@ def create_job(
             raise ApiError(422, "invalid_request", f"{name}: use an http or https URL")
         if value is not None:
             check_outbound(config, name, value)
-    language = (language or "").strip().lower() or None
-    if language not in (None, "auto", *config.languages):
-        raise ApiError(422, "unsupported_language", f"language {language!r} is not supported")
+    language = config.rules.language(language)
     limits = jobs.settings_of(session, owner)
     max_active = limits.max_active_jobs or config.max_active
     if jobs.active_batch_jobs(session, owner) >= max_active:
@@ -92,7 +92,7 @@ def create_job(
         kind="batch",
         source_url=url,
         file_name=file.filename if file is not None else Path(urlparse(url).path).name or None,
-        language=None if language == "auto" else language,
+        language=language,
         webhook_url=webhook_url,
     )
     if file is not None:
