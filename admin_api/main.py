@@ -1,7 +1,5 @@
 """The admin backend: its routes on any FastAPI app (the combined server), or an app alone."""
 
-import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,36 +17,21 @@ from admin_api.api.routes import (
     tokens,
     transcripts,
 )
-from admin_api.api.routes.jobs import JobsConfig
 from admin_api.crud.hotword_lists import VersionConflict
+from admin_api.state import AdminState, Publisher, admin_state
 from asr_core.hotwords import HotwordLimits
 from common.errors import error_response, install_error_handlers
 from service.static import StrictStaticFiles, mount_shared_assets, strict_headers
-
-Publisher = Callable[[str, str, int], None]
-"""Announces `(tenant, list, tenant hot-word version)` after a hot-word change is committed."""
 
 UI_DIR = Path(__file__).parent / "ui"
 UI_HEADERS = strict_headers()
 """The UI holds an API key: only its own script and styles run."""
 
 
-def install(
-    app: FastAPI,
-    engine: Engine,
-    limits: HotwordLimits | None = None,
-    publish: Publisher | None = None,
-    token_secret: bytes | None = None,
-    jobs_config: JobsConfig | None = None,
-) -> None:
-    """Add the admin routes to an app that already has the service's error handlers.
-    `token_secret` signs stream tokens; processes behind one address must share it.
-    `jobs_config` says where uploads go and how jobs reach the workers."""
-    app.state.admin_db = engine
-    app.state.jobs = jobs_config or JobsConfig()
-    app.state.token_secret = token_secret or secrets.token_bytes(32)
-    app.state.hotword_limits = limits or HotwordLimits()
-    app.state.publish_hotwords = publish or (lambda tenant, name, version: None)
+def install(app: FastAPI) -> None:
+    """Add the admin routes and UI to an app that already has the common error handlers. The
+    routes take their `AdminState` from the `admin_state` dependency: the app's builder
+    provides it."""
     app.include_router(tenants.router)
     app.include_router(keys.router)
     app.include_router(hotword_lists.router)
@@ -83,7 +66,11 @@ def create_admin_app(
     engine: Engine, limits: HotwordLimits | None = None, publish: Publisher | None = None
 ) -> FastAPI:
     """The admin API on its own (for a deployment that runs it behind its own proxy)."""
+    state = AdminState(engine, hotword_limits=limits or HotwordLimits())
+    if publish is not None:
+        state.publish = publish
     app = FastAPI(title="callscribe admin API", version="0.1.0")
     install_error_handlers(app)
-    install(app, engine, limits, publish)
+    install(app)
+    app.dependency_overrides[admin_state] = lambda: state
     return app

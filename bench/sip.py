@@ -28,7 +28,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -122,7 +121,7 @@ async def gateway_alone(folder: Path, count: int, audio: np.ndarray, idle: bool)
         allow=AllowList("bench=127.0.0.0/8"),
         processes=processes,
     )
-    gateway = SipGateway(SimpleNamespace(admin_db=database, call_hub=hub), config)
+    gateway = SipGateway(hub, database, config)
     await gateway.start()
     report: dict = {"user_agent_processes": processes}
     try:

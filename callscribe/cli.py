@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,7 +26,8 @@ from asr_core.audio import RawFormat, probe_duration
 from asr_core.errors import AsrError
 from asr_core.hotwords import FORMATS
 from asr_core.transcribe import Transcriber
-from callscribe.config import Settings, get_settings
+from callscribe.config import Role, Settings, get_settings
+from callscribe.engine import build_engine
 from common.logs import configure_logging
 from common.rules import InvalidRequest
 
@@ -56,27 +58,24 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load_transcriber(
-    settings: Settings, model: str | None, serving: bool = False, engine_name: str | None = None
-) -> Transcriber:
-    from asr_core.engines import load_engine
+def _settings(**flags: object) -> Settings:
+    """The environment's settings with the command's flags on top, before anything is built
+    (so whatever this process starts, an embedded worker included, uses the same)."""
+    try:
+        return get_settings(**flags)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(problems) from exc
 
-    name = model or settings.model
-    with stderr.status(f"loading model {name}"):
+
+def _load_transcriber(settings: Settings, role: Role = "cli") -> Transcriber:
+    with stderr.status(f"loading model {settings.model}"):
         try:
-            engine = load_engine(
-                name,
-                cache_dir=settings.model_cache_dir,
-                engine=engine_name or settings.engine,
-                funaudio=settings.funaudio_options(serving),
-                device=settings.device,
-                compute_type=settings.compute_type,
-                cpu_threads=settings.threads_per_decode(serving),
-                num_workers=settings.parallel_decodes(serving),
-            )
+            return Transcriber(build_engine(settings, role))
         except AsrError as exc:
             raise _fail(exc.reason) from exc
-    return Transcriber(engine)
 
 
 class AudioSecondsColumn(ProgressColumn):
@@ -127,7 +126,7 @@ def transcribe(
     """
     from asr_core.formats import render, to_json
 
-    settings = get_settings()
+    settings = _settings(model=model, engine=engine_name)
     configure_logging("warning", settings.log_format)
     rules = settings.request_rules()
     try:
@@ -144,7 +143,7 @@ def transcribe(
         raise _fail(exc.reason) from exc
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
-    transcriber = _load_transcriber(settings, model, engine_name=engine_name)
+    transcriber = _load_transcriber(settings)
     fmt = output_format.value
     failures = 0
     with _progress(AudioSecondsColumn()) as progress:
@@ -193,19 +192,15 @@ def serve(
 
     from callscribe.server import auth_mode, build_app
 
-    settings = get_settings()
-    if host is not None:
-        settings.host = host
-    if port is not None:
-        settings.port = port
+    settings = _settings(host=host, port=port, model=model, engine=engine_name)
     configure_logging(settings.log_level, settings.log_format)
-    transcriber = _load_transcriber(settings, model, serving=True, engine_name=engine_name)
+    transcriber = _load_transcriber(settings, "serve")
     database = _database(settings)
     try:
         api = build_app(settings, transcriber, database)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
-    bind_host, bind_port = host or settings.host, port or settings.port
+    bind_host, bind_port = settings.host, settings.port
     stderr.print(
         f"callscribe serving on http://{bind_host}:{bind_port} "
         "(API docs at /docs, admin UI at /admin/)"
@@ -264,7 +259,7 @@ def evaluate_manifest(
     """Score WER (en), CER (zh), hot-word recall and false alarms, and RTF; print JSON."""
     from asr_core import evaluation
 
-    settings = get_settings()
+    settings = _settings(model=model)
     configure_logging("warning", settings.log_format)
     rules = settings.request_rules()
     try:
@@ -278,7 +273,7 @@ def evaluate_manifest(
     vocabulary = evaluation.vocabulary_by_language(
         phrases or [t for ts in clip_terms.values() for t in ts]
     )
-    transcriber = _load_transcriber(settings, model)
+    transcriber = _load_transcriber(settings)
 
     def run_one(utterance: evaluation.Utterance) -> tuple[str, float]:
         transcript = transcriber.transcribe(

@@ -1,9 +1,14 @@
-"""Settings from environment variables (`CALLSCRIBE_*`) or a `.env` file."""
+"""Settings from environment variables (`CALLSCRIBE_*`) or a `.env` file, grouped by the part
+they configure. Every variable keeps its flat name (`CALLSCRIBE_SIP_PORT`); lists are parsed
+(and checked) once, here, so a typo stops the start with the variable's name. The composition
+root maps them into each part's own config (`callscribe.parts`)."""
 
+import ipaddress
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,10 +17,28 @@ from asr_core.engines.funaudio.options import FunAudioOptions, SglangOptions
 from asr_core.hotwords import HotwordLimits
 from asr_core.streaming import StreamingOptions
 from common.rules import RequestRules
+from telephony.sip.config import AllowList
+
+Role = Literal["serve", "cli", "worker"]
+"""Which process decodes: the server (live streams), a one-shot command, or a post-call
+worker."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CALLSCRIBE_", env_file=".env", extra="ignore")
+def comma_list(value: object) -> object:
+    """`"a, b,,c"` -> `("a", "b", "c")`; anything else is left to pydantic."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLSCRIBE_", env_file=".env", extra="ignore", arbitrary_types_allowed=True
+    )
+
+
+class EngineSettings(_Group):
+    """The ASR engine: which model, on what, with how many decodes at once."""
 
     model: str = Field(
         "whisper-base",
@@ -30,8 +53,8 @@ class Settings(BaseSettings):
     funaudio_dtype: Literal["auto", "bfloat16", "float32"] = Field(
         "auto", description="FunAudio adaptor/LLM precision (auto: bfloat16 on GPU, else float32)"
     )
-    funaudio_lora: str = Field(
-        "", description="peft LoRA adapter folders merged into the LLM, comma-separated"
+    funaudio_lora: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="peft LoRA adapter folders merged into the LLM, comma-separated"
     )
     sglang_url: str | None = Field(
         None, description="A running SGLang server (unset: start one, needs the gpu extra)"
@@ -48,40 +71,31 @@ class Settings(BaseSettings):
         description="Decodes that run at once; 0: two when serving on 2+ cores (a live final "
         "then never waits behind partials), one for one-shot commands",
     )
+
+    def funaudio_options(self, cpu_threads: int = 0) -> FunAudioOptions:
+        return FunAudioOptions(
+            device=self.device,
+            dtype=self.funaudio_dtype,
+            cpu_threads=cpu_threads,
+            backend=self.funaudio_backend,
+            sglang=SglangOptions(url=self.sglang_url, port=self.sglang_port),
+            lora=self.funaudio_lora,
+        )
+
+    @field_validator("funaudio_lora", mode="before")
+    @classmethod
+    def _split_lora(cls, value: object) -> object:
+        return comma_list(value)
+
+
+class RequestSettings(_Group):
+    """What callers may ask for, and the defaults of what they do not (see `common.rules`)."""
+
     languages: Annotated[tuple[str, ...], NoDecode] = ("en", "zh")
     """`CALLSCRIBE_LANGUAGES=en,zh`: a comma-separated list, not JSON."""
     hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
     hotwords_max_phrases: int = Field(5000, ge=1)
     hotwords_max_chars: int = Field(64, ge=1)
-
-    database_url: str = Field(
-        "sqlite:///var/callscribe.db", description="Admin database (SQLite file or PostgreSQL)"
-    )
-    var_dir: Path = Field(Path("var"), description="Where the server keeps its own files")
-
-    auth: Literal["auto", "keys", "local"] = Field(
-        "auto",
-        description="keys: every call needs a key or token; local: callers on this machine "
-        "without one act as tenant `local`; auto: local when bound to loopback, else keys",
-    )
-    token_secret: str | None = Field(
-        None,
-        description="Signs browser stream tokens; share it between processes behind one "
-        "address (default: a random secret kept in var_dir/token-secret)",
-    )
-    redis_url: str | None = Field(
-        None, description="Hot-word bus between processes (unset: in-process, one server)"
-    )
-    hotword_resync_s: float = Field(30.0, gt=0, description="Hot-word resync period")
-    tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
-    tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
-    tenant_requests_per_minute: int = Field(600, ge=1)
-
-    host: str = "127.0.0.1"
-    port: int = Field(7860, ge=1, le=65535)
-    max_upload_mb: float = Field(100.0, gt=0)
-    max_concurrent_transcriptions: int = Field(2, ge=1)
-
     stream_final_window_s: float = Field(
         15.0, ge=5.0, le=30.0, description="Shortest encoder window of a live final"
     )
@@ -89,124 +103,6 @@ class Settings(BaseSettings):
         10.0, ge=5.0, le=30.0, description="Shortest encoder window of a partial"
     )
     stream_beam_size: int = Field(5, ge=1, le=10, description="Beam size of live finals")
-
-    max_calls: int = Field(32, ge=1, description="Calls this process takes at once")
-    record_calls: bool = Field(True, description="Keep a 16 kHz WAV per call leg in var_dir")
-    audiosocket_port: int | None = Field(
-        None, ge=0, le=65535, description="Asterisk AudioSocket TCP port (unset: off; 0: any)"
-    )
-    audiosocket_host: str = Field("127.0.0.1", description="Address AudioSocket binds to")
-
-    sip_port: int | None = Field(
-        None, ge=1, le=65535, description="SIP gateway UDP port (unset: no SIP gateway)"
-    )
-    sip_tcp_port: int | None = Field(
-        None, ge=1, le=65535, description="SIP over TCP port (unset: the UDP port)"
-    )
-    sip_host: str = Field("127.0.0.1", description="Address SIP and RTP bind to and announce")
-    rtp_port_min: int = Field(40000, ge=1024, le=65535, description="First RTP port")
-    rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Last RTP port")
-    sip_allow: str = Field(
-        "",
-        description="Callers trusted without a key, by source address: "
-        "`acme=10.0.0.0/8,10.1.0.1;globex=192.0.2.7`",
-    )
-    sip_rtp_timeout_s: float = Field(
-        30.0, gt=0, description="A SIP call with no RTP for this long is ended"
-    )
-    sip_processes: int = Field(
-        0,
-        ge=0,
-        le=64,
-        description="SIP user-agent processes, 4 calls each (pjsua2's limit per process); "
-        "0: enough for CALLSCRIBE_MAX_CALLS",
-    )
-    webrtc_ice_servers: str = Field(
-        "",
-        description="STUN/TURN URLs for WebRTC calls, comma-separated (unset: none; never a "
-        "public default)",
-    )
-    webrtc_hosts: str = Field(
-        "",
-        description="IPs offered as WebRTC host candidates, comma-separated (unset: aioice's "
-        "choice, which never includes loopback; 127.0.0.1 for a browser on this machine)",
-    )
-    webrtc_origins: str = Field(
-        "",
-        description="Web origins whose pages may embed captions (load /demo/callscribe-webrtc.js "
-        "and post WebRTC offers cross-origin), comma-separated (unset: none)",
-    )
-
-    broker_url: str | None = Field(
-        None,
-        description="Celery broker (and result backend) of the post-call and batch worker, "
-        "e.g. redis://redis:6379/1 (unset: a SQLite broker file in var_dir)",
-    )
-    worker_embedded: bool = Field(
-        True, description="`callscribe serve` runs a worker process beside itself"
-    )
-    worker_concurrency: int = Field(1, ge=1, description="Tasks one worker runs at once")
-    worker_visibility_timeout_s: float = Field(
-        3600.0,
-        gt=0,
-        description="A task taken by a worker that dies unacknowledged goes back to the queue "
-        "after this long (longer than the longest task)",
-    )
-    worker_max_retries: int = Field(3, ge=0, description="Retries of a task that failed")
-    worker_retry_base_s: float = Field(
-        5.0, gt=0, description="First retry delay of tasks and webhooks; doubles each time"
-    )
-    postcall: bool = Field(True, description="Re-transcribe every recorded call after hang-up")
-    job_max_mb: float = Field(100.0, gt=0, description="Largest batch job input per tenant")
-    node_lease_s: float = Field(
-        60.0,
-        gt=0,
-        description="A process holding calls that has not renewed its lease for this long is "
-        "taken for dead: the others mark its active calls interrupted",
-    )
-    job_keep_input: bool = Field(
-        False,
-        description="Keep a batch job's input file (var/jobs/<id>/) after the job is done "
-        "(by default it is deleted once the transcript is stored or the job failed)",
-    )
-    tenant_max_active_jobs: int = Field(
-        4, ge=1, description="Batch jobs a tenant may have queued or running"
-    )
-    webhook_max_attempts: int = Field(6, ge=1, description="Attempts per webhook")
-    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook attempt")
-    outbound_allow_private: bool = Field(
-        False,
-        description="Job URLs and webhooks may reach loopback and private addresses "
-        "(otherwise public ones only: a tenant must not reach the server's network)",
-    )
-
-    log_level: str = "info"
-    log_format: Literal["text", "json"] = "text"
-
-    def workers(self, serving: bool) -> int:
-        if self.decode_workers:
-            return self.decode_workers
-        return min(2, os.cpu_count() or 1) if serving else 1
-
-    def parallel_decodes(self, serving: bool) -> int:
-        """Decodes the engine runs at once: the workers, and when serving the first-partial
-        lane beside them."""
-        return self.workers(serving) + (1 if serving else 0)
-
-    def threads_per_decode(self, serving: bool) -> int:
-        """Cores split between the workers: a decode barely gains from a second thread,
-        while a second decode beside it doubles what the box does."""
-        return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.workers(serving))
-
-    def funaudio_options(self, serving: bool) -> FunAudioOptions:
-        return FunAudioOptions(
-            device=self.device,
-            dtype=self.funaudio_dtype,
-            cpu_threads=self.threads_per_decode(serving),
-            backend=self.funaudio_backend,
-            sglang=SglangOptions(url=self.sglang_url, port=self.sglang_port),
-            lora=tuple(p.strip() for p in self.funaudio_lora.split(",") if p.strip()),
-        )
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(
@@ -229,10 +125,210 @@ class Settings(BaseSettings):
     @field_validator("languages", mode="before")
     @classmethod
     def _split_languages(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return comma_list(value)
 
 
-def get_settings() -> Settings:
-    return Settings()
+class StorageSettings(_Group):
+    """The admin database, this server's files, and the hot-word bus between processes."""
+
+    database_url: str = Field(
+        "sqlite:///var/callscribe.db", description="Admin database (SQLite file or PostgreSQL)"
+    )
+    var_dir: Path = Field(Path("var"), description="Where the server keeps its own files")
+    redis_url: str | None = Field(
+        None, description="Hot-word bus between processes (unset: in-process, one server)"
+    )
+    hotword_resync_s: float = Field(30.0, gt=0, description="Hot-word resync period")
+
+
+class ServerSettings(_Group):
+    """The HTTP server: where it listens, who may call, and per-tenant limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    auth: Literal["auto", "keys", "local"] = Field(
+        "auto",
+        description="keys: every call needs a key or token; local: callers on this machine "
+        "without one act as tenant `local`; auto: local when bound to loopback, else keys",
+    )
+    token_secret: str | None = Field(
+        None,
+        description="Signs browser stream tokens; share it between processes behind one "
+        "address (default: a random secret kept in var_dir/token-secret)",
+    )
+    max_upload_mb: float = Field(100.0, gt=0)
+    max_concurrent_transcriptions: int = Field(2, ge=1)
+    tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
+    tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
+    tenant_requests_per_minute: int = Field(600, ge=1)
+
+
+class TelephonySettings(_Group):
+    """Calls: how many, their recordings, the gateways (AudioSocket, SIP, WebRTC)."""
+
+    max_calls: int = Field(32, ge=1, description="Calls this process takes at once")
+    record_calls: bool = Field(True, description="Keep a 16 kHz WAV per call leg in var_dir")
+    node_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A process holding calls that has not renewed its lease for this long is "
+        "taken for dead: the others mark its active calls interrupted",
+    )
+    audiosocket_port: int | None = Field(
+        None, ge=0, le=65535, description="Asterisk AudioSocket TCP port (unset: off; 0: any)"
+    )
+    audiosocket_host: str = Field("127.0.0.1", description="Address AudioSocket binds to")
+    sip_port: int | None = Field(
+        None, ge=1, le=65535, description="SIP gateway UDP port (unset: no SIP gateway)"
+    )
+    sip_tcp_port: int | None = Field(
+        None, ge=1, le=65535, description="SIP over TCP port (unset: the UDP port)"
+    )
+    sip_host: str = Field("127.0.0.1", description="Address SIP and RTP bind to and announce")
+    rtp_port_min: int = Field(40000, ge=1024, le=65535, description="First RTP port")
+    rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Last RTP port")
+    sip_allow: Annotated[AllowList, NoDecode] = Field(
+        default_factory=AllowList,
+        description="Callers trusted without a key, by source address: "
+        "`acme=10.0.0.0/8,10.1.0.1;globex=192.0.2.7`",
+    )
+    sip_rtp_timeout_s: float = Field(
+        30.0, gt=0, description="A SIP call with no RTP for this long is ended"
+    )
+    sip_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="SIP user-agent processes, 4 calls each (pjsua2's limit per process); "
+        "0: enough for CALLSCRIBE_MAX_CALLS",
+    )
+    webrtc_ice_servers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="STUN/TURN URLs for WebRTC calls, comma-separated (unset: none; never a "
+        "public default)",
+    )
+    webrtc_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="IPs offered as WebRTC host candidates, comma-separated (unset: aioice's "
+        "choice, which never includes loopback; 127.0.0.1 for a browser on this machine)",
+    )
+    webrtc_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Web origins whose pages may embed captions (load /demo/callscribe-webrtc.js "
+        "and post WebRTC offers cross-origin), comma-separated (unset: none)",
+    )
+
+    @field_validator("sip_allow", mode="before")
+    @classmethod
+    def _parse_allow_list(cls, value: object) -> object:
+        return AllowList(value) if isinstance(value, str) else value
+
+    @field_validator("webrtc_ice_servers", mode="before")
+    @classmethod
+    def _split_ice_servers(cls, value: object) -> object:
+        return comma_list(value)
+
+    @field_validator("webrtc_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: object) -> object:
+        hosts = comma_list(value)
+        for host in hosts if isinstance(hosts, tuple) else ():
+            ipaddress.ip_address(host)  # ValueError: not an IP
+        return hosts
+
+    @field_validator("webrtc_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        origins = comma_list(value)
+        for origin in origins if isinstance(origins, tuple) else ():
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise ValueError(f"{origin!r} is not a web origin (scheme://host[:port], no path)")
+        return origins
+
+
+class WorkerSettings(_Group):
+    """The post-call and batch worker: its broker, retries, jobs and webhooks."""
+
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (and result backend) of the post-call and batch worker, "
+        "e.g. redis://redis:6379/1 (unset: a SQLite broker file in var_dir)",
+    )
+    worker_embedded: bool = Field(
+        True, description="`callscribe serve` runs a worker process beside itself"
+    )
+    worker_concurrency: int = Field(1, ge=1, description="Tasks one worker runs at once")
+    worker_visibility_timeout_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A task taken by a worker that dies unacknowledged goes back to the queue "
+        "after this long (longer than the longest task)",
+    )
+    worker_max_retries: int = Field(3, ge=0, description="Retries of a task that failed")
+    worker_retry_base_s: float = Field(
+        5.0, gt=0, description="First retry delay of tasks and webhooks; doubles each time"
+    )
+    postcall: bool = Field(True, description="Re-transcribe every recorded call after hang-up")
+    job_max_mb: float = Field(100.0, gt=0, description="Largest batch job input per tenant")
+    job_keep_input: bool = Field(
+        False,
+        description="Keep a batch job's input file (var/jobs/<id>/) after the job is done "
+        "(by default it is deleted once the transcript is stored or the job failed)",
+    )
+    tenant_max_active_jobs: int = Field(
+        4, ge=1, description="Batch jobs a tenant may have queued or running"
+    )
+    webhook_max_attempts: int = Field(6, ge=1, description="Attempts per webhook")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook attempt")
+    outbound_allow_private: bool = Field(
+        False,
+        description="Job URLs and webhooks may reach loopback and private addresses "
+        "(otherwise public ones only: a tenant must not reach the server's network)",
+    )
+
+
+class LogSettings(_Group):
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    workers: int
+    """Decodes run at once (the live scheduler's workers)."""
+    parallel: int
+    """Parallel calls the engine must allow: the workers, and when serving the first-partial
+    lane beside them."""
+    threads: int
+    """Threads per decode: cores split between the decodes (a decode barely gains from a
+    second thread, while a second decode beside it doubles what the box does)."""
+
+
+class Settings(
+    EngineSettings,
+    RequestSettings,
+    StorageSettings,
+    ServerSettings,
+    TelephonySettings,
+    WorkerSettings,
+    LogSettings,
+):
+    """Every setting of a deployment (one process reads all, and uses its part's)."""
+
+    def decode_plan(self, role: Role) -> DecodePlan:
+        cores = os.cpu_count() or 1
+        if role == "worker":  # one decode per task, tasks side by side
+            return DecodePlan(1, 1, self.cpu_threads or max(1, cores // self.worker_concurrency))
+        workers = self.decode_workers or (min(2, cores) if role == "serve" else 1)
+        lane = 1 if role == "serve" else 0
+        return DecodePlan(workers, workers + lane, self.cpu_threads or max(1, cores // workers))
+
+
+def get_settings(**overrides: object) -> Settings:
+    """The environment's settings; `overrides` (command-line flags) win over it, and None means
+    "not given"."""
+    return Settings(**{name: value for name, value in overrides.items() if value is not None})

@@ -1,128 +1,217 @@
-"""The combined server of `callscribe serve`: the ASR service with the admin backend, tenant
-authentication, per-tenant limits and hot-word reload, wired from `Settings`."""
+"""The composition root of `callscribe serve`: every part built once from `Settings` into one
+typed `Services` container, and the app whose routes reach it through FastAPI dependencies.
+
+Read `build_services` to know what runs in the server, and `Services.background` for the order
+it starts in. The parts (`service`, `admin_api`, `telephony`) declare what their routes need as
+a dependency (`service_state`, `admin_state`, `telephony_state`); `build_app` provides each from
+the app's `Services`, the only thing ever kept on `app.state`.
+"""
 
 import ipaddress
 import logging
 import os
 import secrets
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.requests import HTTPConnection
 
 import admin_api.main
-import telephony.adapters
-import telephony.api
-import telephony.webrtc
-from admin_api.api.routes.jobs import JobsConfig
+import service
+import telephony.routes
 from admin_api.auth import key_authenticator
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
+from admin_api.state import AdminState, admin_state
 from asr_core.transcribe import Transcriber
+from callscribe import parts
 from callscribe.config import Settings
-from service import ServiceConfig, create_app
-from service.quotas import QuotaLimits
+from service.app import API_INFO
+from service.state import ServiceState, service_state
+from telephony.adapters.audiosocket import AudioSocketServer
+from telephony.adapters.reservations import Reservations
+from telephony.hub import CallHub
 from telephony.leases import NodeLeases
-from telephony.session import CallHub
+from telephony.state import TelephonyState, telephony_state
+from telephony.webrtc.gateway import WebrtcGateway
 from worker.app import make_celery
 from worker.service import EmbeddedWorker, TaskQueue
+
+if TYPE_CHECKING:
+    from telephony.sip.gateway import SipGateway
 
 logger = logging.getLogger(__name__)
 
 LOCAL_TENANT = "local"
 
 
-def build_app(settings: Settings, transcriber: Transcriber, database: Engine) -> FastAPI:
+class BackgroundService(Protocol):
+    """Something that runs beside the routes (the hot-word bus listener, a gateway)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Services:
+    """Everything one `callscribe serve` process runs, built once (`build_services`)."""
+
+    settings: Settings
+    database: Engine
+    """The admin database (SQLAlchemy engine)."""
+    asr: ServiceState
+    """The ASR engine (`asr.transcriber`), the decode scheduler, metrics and tenant quotas."""
+    bus: HotwordBus
+    hotwords: TenantHotwords
+    """Each tenant's standing hot-words, kept current from the bus."""
+    tasks: TaskQueue
+    """Post-call passes and batch jobs, sent to the workers."""
+    admin: AdminState
+    hub: CallHub
+    leases: NodeLeases
+    telephony: TelephonyState
+    """The hub and the gateways' state: WebRTC peers, the AudioSocket server, reservations."""
+    sip: "SipGateway | None" = None
+    """Only when `CALLSCRIBE_SIP_PORT` is set (pjsua2 is imported only then)."""
+    worker: EmbeddedWorker | None = None
+
+    @property
+    def background(self) -> tuple[BackgroundService, ...]:
+        """What runs beside the routes, in the order it starts (it stops in reverse): the
+        hot-word lists before the calls that use them, the hub before the lease that vouches
+        for its calls and the gateways that feed it, so the gateways stop first."""
+        candidates = (
+            self.hotwords,
+            self.hub,
+            self.leases,
+            self.worker,
+            self.sip,
+            self.telephony.audiosocket,
+            self.telephony.webrtc,
+        )
+        return tuple(service for service in candidates if service is not None)
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """The decode scheduler, then `background` in order; stopped in reverse."""
+        self.asr.scheduler.start()
+        started: list[BackgroundService] = []
+        try:
+            for part in self.background:
+                await part.start()
+                started.append(part)
+            yield
+        finally:
+            for part in reversed(started):
+                await part.stop()
+            self.asr.scheduler.stop()
+
+
+def build_services(settings: Settings, transcriber: Transcriber, database: Engine) -> Services:
+    rules = settings.request_rules()
     bus: HotwordBus = RedisBus(settings.redis_url) if settings.redis_url else InProcessBus()
-    tenant_hotwords = TenantHotwords(database, bus, settings.hotword_resync_s)
+    hotwords = TenantHotwords(database, bus, settings.hotword_resync_s)
     local_tenant = LOCAL_TENANT if auth_mode(settings) == "local" else None
     if local_tenant is not None:
         ensure_tenant(database, local_tenant, "Callers on this machine without a key")
     secret = token_secret(settings)
-    rules = settings.request_rules()
-    app = create_app(
-        transcriber,
-        ServiceConfig(
-            max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
-            rules=rules,
-            max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
-            decode_workers=settings.workers(serving=True),
-            first_partial_lane=True,
-            authenticate=key_authenticator(database, secret, local_tenant),
-            hotwords_for=tenant_hotwords,
-            quota_limits=QuotaLimits(
-                settings.tenant_max_streams,
-                settings.tenant_max_transcriptions,
-                settings.tenant_requests_per_minute,
-            ),
-            services=(tenant_hotwords,),
-        ),
+    authenticate = key_authenticator(database, secret, local_tenant)
+    asr = ServiceState.build(
+        transcriber, parts.service_config(settings, rules, authenticate, hotwords)
     )
     tasks = TaskQueue(make_celery(settings), database)
-    admin_api.main.install(
-        app,
+    admin = AdminState(
         database,
-        settings.hotword_limits(),
-        publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
         token_secret=secret,
-        jobs_config=JobsConfig(
-            directory=Path(settings.var_dir) / "jobs",
-            max_mb=settings.job_max_mb,
-            max_active=settings.tenant_max_active_jobs,
-            rules=rules,
-            allow_private=settings.outbound_allow_private,
-            enqueue=tasks.batch,
-        ),
+        hotword_limits=settings.hotword_limits(),
+        publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
+        jobs=parts.jobs_config(settings, rules, tasks.batch),
     )
-    app.state.tenant_hotwords = tenant_hotwords
     node = f"{socket.gethostname()}:{settings.port}"
     hub = CallHub(
-        app.state,
+        parts.calls_config(settings, node),
         database,
-        Path(settings.var_dir) / "recordings" if settings.record_calls else None,
-        node=node,
-        max_calls=settings.max_calls,
+        asr.scheduler,
+        asr.quotas,
+        asr.metrics.streams,
+        rules,
+        hotwords_for=hotwords,
         after_call=tasks.postcall if settings.postcall else None,
     )
-    app.state.call_hub = hub
-    leases = NodeLeases(database, node, settings.node_lease_s)
-    app.state.config.services = (*app.state.config.services, hub, leases)
-    if settings.worker_embedded:
-        app.state.config.services = (*app.state.config.services, EmbeddedWorker(settings))
-    if settings.sip_port is not None:
-        app.state.config.services = (*app.state.config.services, sip_gateway(settings, app))
-    app.include_router(telephony.api.router)
-    telephony.adapters.install(app, settings.audiosocket_host, settings.audiosocket_port)
-    app.include_router(telephony.webrtc.router)
-    telephony.webrtc.install(
-        app, settings.webrtc_ice_servers, settings.webrtc_hosts, settings.webrtc_origins
+    reservations = Reservations()
+    gateways = TelephonyState(
+        hub,
+        authenticate,
+        WebrtcGateway(settings.webrtc_ice_servers, settings.webrtc_hosts),
+        AudioSocketServer(hub, reservations, settings.audiosocket_host, settings.audiosocket_port),
+        reservations,
+    )
+    return Services(
+        settings,
+        database,
+        asr,
+        bus,
+        hotwords,
+        tasks,
+        admin,
+        hub,
+        NodeLeases(database, node, settings.node_lease_s),
+        gateways,
+        sip=sip_gateway(settings, hub, database) if settings.sip_port is not None else None,
+        worker=EmbeddedWorker(settings) if settings.worker_embedded else None,
+    )
+
+
+def sip_gateway(settings: Settings, hub: CallHub, database: Engine) -> "SipGateway":
+    """The SIP front door (pjsua2, imported only when configured)."""
+    from telephony.sip.gateway import SipGateway
+
+    return SipGateway(hub, database, parts.sip_config(settings), settings.log_format)
+
+
+def build_app(settings: Settings, transcriber: Transcriber, database: Engine) -> FastAPI:
+    """The app of `callscribe serve`: the ASR service, the admin API and the telephony routes
+    on one set of `Services`."""
+    services = build_services(settings, transcriber, database)
+    app = FastAPI(**API_INFO, lifespan=services.lifespan)
+    app.state.services = services  # read only by the providers below
+    service.install(app, services.asr.config)
+    admin_api.main.install(app)
+    telephony.routes.install(app, settings.webrtc_origins)
+    app.dependency_overrides.update(
+        {service_state: _asr, admin_state: _admin, telephony_state: _telephony}
     )
     return app
 
 
-def sip_gateway(settings: Settings, app: FastAPI):
-    """The SIP front door (pjsua2, imported only when configured); after the hub in the
-    services, so it starts after it and stops before it."""
-    from telephony.sip.config import AllowList, SipConfig
-    from telephony.sip.gateway import SipGateway
+# -- the root's dependency providers: each part's state, from the app's Services --------------
 
-    assert settings.sip_port is not None
-    config = SipConfig(
-        port=settings.sip_port,
-        tcp_port=settings.sip_tcp_port,
-        host=settings.sip_host,
-        rtp_port_min=settings.rtp_port_min,
-        rtp_port_max=settings.rtp_port_max,
-        allow=AllowList(settings.sip_allow),
-        rtp_timeout_s=settings.sip_rtp_timeout_s,
-        max_calls=settings.max_calls,
-        processes=settings.sip_processes,
-    )
-    gateway = SipGateway(app.state, config, settings.log_format)
-    app.state.sip_gateway = gateway
-    return gateway
+
+def services_of(connection: HTTPConnection) -> Services:
+    return connection.app.state.services
+
+
+def _asr(connection: HTTPConnection) -> ServiceState:
+    return services_of(connection).asr
+
+
+def _admin(connection: HTTPConnection) -> AdminState:
+    return services_of(connection).admin
+
+
+def _telephony(connection: HTTPConnection) -> TelephonyState:
+    return services_of(connection).telephony
+
+
+# -- settings the root resolves itself ---------------------------------------------------------
 
 
 def auth_mode(settings: Settings) -> str:

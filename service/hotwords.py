@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from asr_core.hotwords import HotwordIndex
+from service.config import HotwordsFor
 
 
 @functools.lru_cache(maxsize=64)
@@ -23,16 +24,18 @@ class CallerHotwords:
     start (so an admin's edit reaches calls in progress), merged with the stream's own phrases.
     Build it with `for_caller` (the first lookup may query; later ones are cache reads)."""
 
-    def __init__(self, connection: HTTPConnection, extra: HotwordIndex | None) -> None:
-        self._hook = connection.app.state.config.hotwords_for
-        self._principal = getattr(connection.state, "principal", None)
+    def __init__(
+        self, hook: HotwordsFor | None, principal: object, extra: HotwordIndex | None
+    ) -> None:
+        self._hook = hook
+        self._principal = principal
         self.extra = extra
 
     @classmethod
     async def for_caller(
-        cls, connection: HTTPConnection, extra: HotwordIndex | None
+        cls, connection: HTTPConnection, hook: HotwordsFor | None, extra: HotwordIndex | None
     ) -> "CallerHotwords":
-        source = cls(connection, extra)
+        source = cls(hook, getattr(connection.state, "principal", None), extra)
         await run_in_threadpool(source)
         return source
 
@@ -42,11 +45,14 @@ class CallerHotwords:
 
 
 async def caller_index(
-    connection: HTTPConnection, extra: HotwordIndex | None, standing: bool = True
+    connection: HTTPConnection,
+    hook: HotwordsFor | None,
+    extra: HotwordIndex | None,
+    standing: bool = True,
 ) -> HotwordIndex | None:
-    """Hot-words for this caller: their standing lists (unless `standing` is false) merged
-    with `extra`."""
-    hook = connection.app.state.config.hotwords_for if standing else None
+    """Hot-words for this caller: their standing lists (through `hook`, unless `standing` is
+    false) merged with `extra`."""
+    hook = hook if standing else None
     principal = getattr(connection.state, "principal", None)
     lists = None if hook is None else await run_in_threadpool(hook, principal)
     return combined(lists, extra)

@@ -12,8 +12,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
 from common.errors import TooManyRequests, Unauthorized
-from service.auth import UNAUTHORIZED_CLOSE, authenticate
+from service.auth import UNAUTHORIZED_CLOSE, identify
 from service.quotas import Slot
+from service.state import ServiceState
 
 logger = logging.getLogger(__name__)
 
@@ -69,21 +70,23 @@ def render_native(message: Event | dict) -> dict:
     return message if isinstance(message, dict) else to_dict(message)
 
 
-def new_recognizer(app_state, options: StreamingOptions, outbox: Outbox) -> StreamingRecognizer:
+def new_recognizer(
+    state: ServiceState, options: StreamingOptions, outbox: Outbox
+) -> StreamingRecognizer:
     """A recognizer on the process scheduler whose events go straight to the socket."""
-    return StreamingRecognizer(
-        app_state.scheduler, options, app_state.metrics.streams, events=outbox.queue
-    )
+    return StreamingRecognizer(state.scheduler, options, state.metrics.streams, events=outbox.queue)
 
 
-async def accept(websocket: WebSocket, subprotocol: str | None = None) -> Slot | None:
+async def accept(
+    websocket: WebSocket, state: ServiceState, subprotocol: str | None = None
+) -> Slot | None:
     """Accept the socket, authenticate the caller and take one of their tenant's stream slots.
     A refused caller gets an error event, then close code 4401 (not authenticated) or 4429
     (over a limit) with the reason: accepting first lets the client read why."""
     await websocket.accept(subprotocol=subprotocol)
     try:
-        principal = await authenticate(websocket)
-        return websocket.app.state.quotas.stream(principal)
+        principal = await identify(websocket, state.config.authenticate)
+        return state.quotas.stream(principal)
     except (Unauthorized, TooManyRequests) as exc:
         close_code = UNAUTHORIZED_CLOSE if isinstance(exc, Unauthorized) else RATE_LIMITED_CLOSE
         with contextlib.suppress(Exception):

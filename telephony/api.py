@@ -8,9 +8,10 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from common.errors import Unauthorized
-from service.auth import UNAUTHORIZED_CLOSE, authenticate
+from service.auth import UNAUTHORIZED_CLOSE, identify
 from service.live import close_quietly
 from service.quotas import tenant_of
+from telephony.state import TelephonyDep
 
 router = APIRouter()
 
@@ -18,11 +19,11 @@ NOT_FOUND_CLOSE = 4404
 
 
 @router.websocket("/v1/calls/{call_id}/events")
-async def call_events(websocket: WebSocket, call_id: str) -> None:
+async def call_events(websocket: WebSocket, call_id: str, state: TelephonyDep) -> None:
     await websocket.accept()
-    hub = websocket.app.state.call_hub
+    hub = state.hub
     try:
-        principal = await authenticate(websocket)
+        principal = await identify(websocket, state.authenticate)
     except Unauthorized as exc:
         await _refuse(websocket, exc.code, exc.reason, UNAUTHORIZED_CLOSE)
         return
@@ -34,7 +35,7 @@ async def call_events(websocket: WebSocket, call_id: str) -> None:
         # Another tenant's call is simply not found.
         await _refuse(websocket, "call_not_found", f"no active call {call_id!r}", NOT_FOUND_CLOSE)
         return
-    queue = hub.listen(call_id)
+    queue = hub.listeners.listen(call_id)
     closer = asyncio.create_task(_until_disconnect(websocket))
     try:
         await websocket.send_text(
@@ -55,7 +56,7 @@ async def call_events(websocket: WebSocket, call_id: str) -> None:
         pass
     finally:
         closer.cancel()
-        hub.unlisten(call_id, queue)
+        hub.listeners.unlisten(call_id, queue)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:

@@ -14,13 +14,12 @@ then marked interrupted, and closed normally if it recovers).
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 
-from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from admin_api.models import Call, NodeLease, utcnow
+from admin_api.crud import calls, leases
+from admin_api.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -60,28 +59,11 @@ class NodeLeases:
         many calls were marked."""
         now = utcnow()
         with Session(self.database) as session:
-            lease = session.get(NodeLease, self.node)
-            if lease is None:
-                session.add(NodeLease(node=self.node, renewed_at=now))
-            else:
-                lease.renewed_at = now
-            expired = list(
-                session.exec(
-                    select(NodeLease.node).where(
-                        NodeLease.node != self.node,
-                        NodeLease.renewed_at < now - timedelta(seconds=self.expiry_s),
-                    )
-                )
-            )
-            marked = 0
+            leases.renew(session, self.node, now)
+            expired = leases.expired(session, self.node, now, self.expiry_s)
+            marked = calls.interrupt_active(session, expired)
             if expired:
-                result = session.execute(
-                    update(Call)
-                    .where(Call.node.in_(expired), Call.status == "active")  # type: ignore[union-attr]
-                    .values(status="interrupted", ended_at=now)
-                )
-                marked = result.rowcount or 0
-                session.execute(delete(NodeLease).where(NodeLease.node.in_(expired)))  # type: ignore[attr-defined]
+                leases.drop(session, expired)
             session.commit()
         if marked:
             logger.warning(
@@ -92,5 +74,5 @@ class NodeLeases:
 
     def _release(self) -> None:
         with Session(self.database) as session:
-            session.execute(delete(NodeLease).where(NodeLease.node == self.node))  # type: ignore[arg-type]
+            leases.drop(session, [self.node])
             session.commit()

@@ -11,49 +11,32 @@ network burst): what floods in beyond that is dropped for that leg only (reporte
 error event), so a broken or hostile sender cannot queue minutes of work ahead of other calls.
 `end()` flushes the last finals, closes the recordings and the call row.
 
-`CallHub` is the process-wide registry: it admits calls (refusing new ones, never degrading
-live ones, when the decoder is saturated), keeps the active ones, and at start marks calls
-left active by a killed process of this node as interrupted.
+Calls are opened by the `CallHub` (hub.py), which admits them and keeps the active ones.
 """
 
 import asyncio
 import contextlib
-import json
-import logging
 import time
-import uuid
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from admin_api.crud.hotword_lists import encode
-from admin_api.models import Call, Tenant, TranscriptSegment, utcnow
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.hotwords import HotwordIndex
-from asr_core.streaming import Error, Final, StreamingRecognizer, to_dict
-from common.rules import InvalidRequest, check_call_id, check_leg
-from service.hotwords import combined
-from telephony.refusal import CallRefused
+from asr_core.streaming import Error, Final, to_dict
+from common.rules import check_leg
+from service.quotas import Slot
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from telephony.hub import CallHub
 
 AHEAD_SLACK_S = 10.0
 """How far a leg's audio may run ahead of the wall clock (a sender catching up after a network
 stall) before what comes faster is dropped."""
-
-
-@dataclass(frozen=True)
-class TenantCaller:
-    """Who a call belongs to, in the shape the service's hot-word hook expects."""
-
-    tenant_id: str
 
 
 class _Leg:
@@ -126,9 +109,11 @@ class _Leg:
         while (event := await self.events.get()) is not None:
             if isinstance(event, Final):
                 await asyncio.to_thread(
-                    self.session.hub.store_final, self.session, self.name, event
+                    self.session.hub.storage.store_final, self.session.id, self.name, event
                 )
-            self.session.hub.publish(self.session, {**to_dict(event), "leg": self.name})
+            self.session.hub.listeners.publish(
+                self.session.id, {**to_dict(event), "leg": self.name}
+            )
 
     async def finish(self) -> None:
         await self.chunks.put(None)
@@ -151,9 +136,9 @@ class CallSession:
         tenant_id: str,
         source: str,
         language: str | None,
-        hotwords,
+        hotwords: Callable[[], HotwordIndex | None],
         recordings: Path | None,
-        slot,
+        slot: Slot,
     ) -> None:
         self.hub = hub
         self.slot = slot
@@ -214,217 +199,3 @@ class CallSession:
         for leg in self.legs.values():
             leg.abort()
         await self.hub.closed(self, "interrupted", reason)
-
-
-class CallHub:
-    """The active calls of this process, their admission, storage and listeners."""
-
-    def __init__(
-        self,
-        app_state,
-        database: Engine,
-        recordings_dir: Path | None,
-        node: str,
-        max_calls: int = 32,
-        max_waiting_finals: int = 8,
-        after_call: Callable[[str], None] | None = None,
-    ) -> None:
-        self.state = app_state
-        self.database = database
-        self.recordings_dir = recordings_dir
-        self.node = node
-        """This process's name in `Call.node`: at start, its calls still active are stale."""
-        self.max_calls = max_calls
-        self.max_waiting_finals = max_waiting_finals
-        self.calls: dict[str, CallSession] = {}
-        self._listeners: dict[str, set[asyncio.Queue]] = {}
-        self.after_call = after_call
-        """Called (in a thread) with the id of every recorded call once its recordings are
-        closed and its row updated: the post-call pass is queued from here."""
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        stale = await asyncio.to_thread(self._close_stale_calls)
-        if stale:
-            logger.warning("calls left active by a previous run closed", extra={"calls": stale})
-
-    async def stop(self) -> None:
-        for session in list(self.calls.values()):
-            await session.abort("the gateway is shutting down")
-
-    def _close_stale_calls(self) -> int:
-        with Session(self.database) as session:
-            result = session.execute(
-                update(Call)
-                .where(Call.node == self.node, Call.status == "active")
-                .values(status="interrupted", ended_at=utcnow())
-            )
-            session.commit()
-            return result.rowcount or 0
-
-    # -- calls -------------------------------------------------------------------------------
-
-    async def open_call(
-        self,
-        tenant_id: str,
-        source: str,
-        call_id: str | None = None,
-        language: str | None = None,
-        hotwords: HotwordIndex | None = None,
-    ) -> CallSession:
-        """Admit a new call of `tenant_id` (raises `CallRefused`); add legs to it next.
-        `hotwords`: phrases for this call only, on top of the tenant's lists."""
-        finals_waiting, _ = self.state.scheduler.pending
-        if len(self.calls) >= self.max_calls or finals_waiting >= self.max_waiting_finals:
-            raise CallRefused(
-                f"busy: {len(self.calls)} calls and {finals_waiting} finals waiting here",
-                503,
-                retry_after_s=5,
-            )
-        try:
-            call_id = check_call_id(call_id) or uuid.uuid4().hex
-        except InvalidRequest as broken:
-            raise CallRefused(broken.message, broken.status) from None
-        if call_id in self.calls:
-            raise CallRefused(f"call {call_id} is already in progress", 486)
-        tenant_exists, id_used = await asyncio.to_thread(self._lookup, tenant_id, call_id)
-        if not tenant_exists:
-            raise CallRefused(f"no tenant {tenant_id!r}", 404)
-        if id_used:
-            raise CallRefused(f"call id {call_id} was used by an earlier call", 409)
-        slot = self.state.quotas.stream(TenantCaller(tenant_id))
-        hook = self.state.config.hotwords_for
-        caller = TenantCaller(tenant_id)
-        if hook is not None:
-            await asyncio.to_thread(hook, caller)  # the first lookup may query
-
-        extra = hotwords
-
-        def call_hotwords() -> HotwordIndex | None:
-            return combined(hook(caller) if hook is not None else None, extra)
-
-        recordings = None
-        if self.recordings_dir is not None:
-            recordings = self.recordings_dir / tenant_id / call_id
-            recordings.mkdir(parents=True, exist_ok=True)
-        try:
-            await asyncio.to_thread(
-                self._insert_call, call_id, tenant_id, source, recordings, language
-            )
-        except Exception:
-            slot.release()
-            raise
-        session = CallSession(
-            self, call_id, tenant_id, source, language, call_hotwords, recordings, slot
-        )
-        self.calls[call_id] = session
-        self.state.metrics.streams.active_streams.labels(protocol=f"call-{source}").inc()
-        logger.info("call started", extra={"call": call_id, "tenant": tenant_id, "source": source})
-        return session
-
-    def new_recognizer(self, events: asyncio.Queue, language: str | None) -> StreamingRecognizer:
-        return StreamingRecognizer(
-            self.state.scheduler,
-            self.state.config.rules.stream_options(language),
-            self.state.metrics.streams,
-            events=events,
-        )
-
-    async def closed(self, session: CallSession, status: str, reason: str) -> None:
-        self.calls.pop(session.id, None)
-        session.slot.release()
-        self.state.metrics.streams.active_streams.labels(protocol=f"call-{session.source}").dec()
-        await asyncio.to_thread(self._close_call, session.id, status, session.hotwords())
-        self.publish(session, {"type": "call_ended", "status": status, "reason": reason})
-        for queue in self._listeners.pop(session.id, set()):
-            queue.put_nowait(None)
-        logger.info("call ended", extra={"call": session.id, "status": status, "reason": reason})
-        if self.after_call is not None and session.recordings is not None and session.legs:
-            try:
-                await asyncio.to_thread(self.after_call, session.id)
-            except Exception:  # the broker being down must not fail a hang-up
-                logger.exception("post-call pass not queued", extra={"call": session.id})
-
-    # -- listeners ---------------------------------------------------------------------------
-
-    def listen(self, call_id: str) -> asyncio.Queue:
-        """Events of an active call, each a dict with its `leg`; None after the call ends."""
-        queue: asyncio.Queue = asyncio.Queue(1000)
-        self._listeners.setdefault(call_id, set()).add(queue)
-        return queue
-
-    def unlisten(self, call_id: str, queue: asyncio.Queue) -> None:
-        self._listeners.get(call_id, set()).discard(queue)
-
-    def publish(self, session: CallSession, event: dict) -> None:
-        message = {"call_id": session.id, **event}
-        for queue in list(self._listeners.get(session.id, ())):
-            if queue.full():  # a listener that stopped reading loses its oldest events
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(message)
-
-    # -- storage (worker threads) ------------------------------------------------------------
-
-    def _lookup(self, tenant_id: str, call_id: str) -> tuple[bool, bool]:
-        """Whether the tenant exists, and whether the call id is taken."""
-        with Session(self.database) as session:
-            return (
-                session.get(Tenant, tenant_id) is not None,
-                session.get(Call, call_id) is not None,
-            )
-
-    def _insert_call(
-        self,
-        call_id: str,
-        tenant_id: str,
-        source: str,
-        recordings: Path | None,
-        language: str | None,
-    ) -> None:
-        with Session(self.database) as session:
-            session.add(
-                Call(
-                    id=call_id,
-                    tenant_id=tenant_id,
-                    source=source,
-                    node=self.node,
-                    recording_path=str(recordings) if recordings else None,
-                    language=language,
-                )
-            )
-            session.commit()
-
-    def store_final(self, session: CallSession, leg: str, final: Final) -> None:
-        words = [
-            {"word": w.word, "start_ms": w.start_ms, "end_ms": w.end_ms, "confidence": w.confidence}
-            for w in final.words
-        ]
-        with Session(self.database) as db:
-            db.add(
-                TranscriptSegment(
-                    call_id=session.id,
-                    leg=leg,
-                    start_ms=final.start_ms,
-                    end_ms=final.end_ms,
-                    text=final.text,
-                    words=json.dumps(words, ensure_ascii=False),
-                    language=final.language,
-                    hotword_version=final.hotword_version,
-                )
-            )
-            db.commit()
-
-    def _close_call(self, call_id: str, status: str, hotwords: HotwordIndex | None) -> None:
-        """Close the row, with the hot-words the call ended with (for the post-call pass)."""
-        with Session(self.database) as db:
-            call = db.get(Call, call_id)
-            if call is not None:
-                call.status = status
-                call.ended_at = utcnow()
-                if hotwords is not None:
-                    call.hotwords = encode(hotwords.hotwords.entries)
-                    call.hotword_version = hotwords.hotwords.version
-                db.add(call)
-                db.commit()

@@ -7,7 +7,7 @@ from admin_api.crud import keys
 from admin_api.db import make_engine
 from asr_core.audio import RawFormat
 from callscribe.config import Settings
-from callscribe.server import build_app
+from callscribe.server import Services, build_app
 
 
 def make_server(transcriber, tmp_path, **settings):
@@ -23,6 +23,11 @@ def make_server(transcriber, tmp_path, **settings):
     return build_app(config, transcriber, database), database
 
 
+def services(app) -> Services:
+    """The `Services` a combined app was built with (`app` or a TestClient of it)."""
+    return getattr(app, "app", app).state.services
+
+
 def new_key(database, scope, tenant_id=None) -> str:
     with Session(database) as session:
         _, new = keys.create(session, scope, tenant_id, "test")
@@ -36,7 +41,7 @@ def bearer(key: str) -> dict:
 
 def open_call(client, tenant: str, legs: dict[str, RawFormat], **options):
     """Open a call on the app's event loop, as a gateway does."""
-    hub = client.app.state.call_hub
+    hub = services(client).hub
 
     async def opening():
         session = await hub.open_call(tenant, "test", **options)

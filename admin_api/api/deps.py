@@ -8,11 +8,12 @@ from sqlmodel import Session
 
 from admin_api.auth import Principal, presented_key, principal_for
 from admin_api.models import Tenant
+from admin_api.state import AdminDep
 from common.errors import ApiError
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.admin_db) as session:
+def get_session(state: AdminDep) -> Iterator[Session]:
+    with Session(state.database) as session:
         yield session
 
 

@@ -33,6 +33,7 @@ from service.live import (
     new_recognizer,
     receive_frame,
 )
+from service.state import ServiceState, StateDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -129,12 +130,11 @@ def _spaced(before: str, text: str) -> str:
 
 @router.websocket("/")
 @router.websocket("/v1/funasr")
-async def funasr_stream(websocket: WebSocket) -> None:
+async def funasr_stream(websocket: WebSocket, state: StateDep) -> None:
     subprotocol = "binary" if "binary" in websocket.scope.get("subprotocols", []) else None
-    slot = await accept(websocket, subprotocol)
+    slot = await accept(websocket, state, subprotocol)
     if slot is None:
         return
-    state = websocket.app.state
     metrics = state.metrics.streams
     renderer = _Renderer()
     outbox = Outbox(websocket, renderer.render)
@@ -155,7 +155,7 @@ async def funasr_stream(websocket: WebSocket) -> None:
 
 
 async def _control(
-    text: str, websocket: WebSocket, renderer: _Renderer, outbox: Outbox, state
+    text: str, websocket: WebSocket, renderer: _Renderer, outbox: Outbox, state: ServiceState
 ) -> None:
     try:
         message = json.loads(text)
@@ -171,9 +171,8 @@ async def _control(
             renderer.file.recognizer.abort()  # a new file without ending the last one
         try:
             extra = state.config.rules.funasr_hotwords(message.get("hotwords"))
-            renderer.file = _start(
-                message, await CallerHotwords.for_caller(websocket, extra), outbox, state
-            )
+            hotwords = await CallerHotwords.for_caller(websocket, state.config.hotwords_for, extra)
+            renderer.file = _start(message, hotwords, outbox, state)
         except (AsrError, ValueError) as exc:
             renderer.file = None
             reason = getattr(exc, "reason", str(exc))
@@ -192,7 +191,7 @@ async def _control(
         renderer.file = None
 
 
-def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state) -> _File:
+def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state: ServiceState) -> _File:
     mode = config.get("mode", "2pass")
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
@@ -231,7 +230,7 @@ async def _audio(file: _File | None, data: bytes, outbox: Outbox) -> None:
         file.buffered.extend(data)
 
 
-async def _finish(file: _File, outbox: Outbox, state) -> None:
+async def _finish(file: _File, outbox: Outbox, state: ServiceState) -> None:
     """End of a file: send what is left, then the end-of-input acknowledgement."""
     if file.recognizer is not None:
         await file.recognizer.push(file.decoder.flush())
@@ -274,7 +273,7 @@ async def _finish(file: _File, outbox: Outbox, state) -> None:
     )
 
 
-async def _transcribe_whole(file: _File, state) -> Transcript:
+async def _transcribe_whole(file: _File, state: ServiceState) -> Transcript:
     """Offline mode and `others` files: one file transcription of everything received."""
     raw = None if file.raw else RawFormat("pcm_s16le", file.sample_rate)
     options = state.config.rules.file_options(hotwords=file.hotwords(), word_timestamps=True)

@@ -1,15 +1,16 @@
 """Liveness/readiness and Prometheus metrics."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.state import StateDep
 
 router = APIRouter(tags=["service"])
 
 
 @router.get("/healthz", summary="Service health and the model it serves")
-def healthz(request: Request) -> dict:
-    state = request.app.state
+def healthz(state: StateDep) -> dict:
     engine = state.transcriber.engine
     return {
         "status": "ok",
@@ -20,6 +21,6 @@ def healthz(request: Request) -> dict:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
+def metrics(state: StateDep) -> Response:
+    registry = state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from service.auth import authenticate
 from service.hotwords import caller_index
+from service.state import StateDep
 
 router = APIRouter(tags=["hot-words"], dependencies=[Depends(authenticate)])
 
@@ -22,8 +23,8 @@ class ActiveHotwords(BaseModel):
     response_model=ActiveHotwords,
     summary="The caller's standing hot-words as this process applies them",
 )
-async def active_hotwords(request: Request) -> ActiveHotwords:
-    index = await caller_index(request, None)
+async def active_hotwords(request: Request, state: StateDep) -> ActiveHotwords:
+    index = await caller_index(request, state.config.hotwords_for, None)
     phrases = index.hotwords.phrases if index is not None else []
     return ActiveHotwords(
         version=index.version if index is not None else None,

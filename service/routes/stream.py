@@ -37,6 +37,7 @@ from service.live import (
     receive_frame,
     render_native,
 )
+from service.state import ServiceState, StateDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -66,11 +67,10 @@ class StreamConfig(BaseModel):
 
 
 @router.websocket("/v1/stream")
-async def native_stream(websocket: WebSocket) -> None:
-    slot = await accept(websocket)
+async def native_stream(websocket: WebSocket, state: StateDep) -> None:
+    slot = await accept(websocket, state)
     if slot is None:
         return
-    state = websocket.app.state
     metrics = state.metrics.streams
     outbox = Outbox(websocket, render_native)
     recognizer: StreamingRecognizer | None = None
@@ -81,7 +81,7 @@ async def native_stream(websocket: WebSocket) -> None:
             return
         decoder = StreamDecoder(RawFormat(config.encoding, config.sample_rate, config.channels))
         hotwords = await CallerHotwords.for_caller(
-            websocket, state.config.rules.hotwords(config.hotwords)
+            websocket, state.config.hotwords_for, state.config.rules.hotwords(config.hotwords)
         )
         recognizer = new_recognizer(state, _options(config, state), outbox)
         recognizer.set_hotwords(hotwords)
@@ -108,7 +108,9 @@ async def native_stream(websocket: WebSocket) -> None:
         slot.release()
 
 
-async def _read_config(websocket: WebSocket, outbox: Outbox, state) -> StreamConfig | None:
+async def _read_config(
+    websocket: WebSocket, outbox: Outbox, state: ServiceState
+) -> StreamConfig | None:
     """The first message; a bad one is reported and ends the connection."""
     try:
         message = await asyncio.wait_for(websocket.receive(), CONFIG_TIMEOUT_S)
@@ -139,7 +141,7 @@ async def _refuse(websocket: WebSocket, outbox: Outbox, code: str, message: str)
     return None
 
 
-def _options(config: StreamConfig, state) -> StreamingOptions:
+def _options(config: StreamConfig, state: ServiceState) -> StreamingOptions:
     rules = state.config.rules
     endpoint = EndpointOptions(
         silence_ms=config.endpoint_silence_ms, max_segment_s=config.max_segment_s
@@ -153,7 +155,7 @@ async def _receive(
     recognizer: StreamingRecognizer,
     decoder: StreamDecoder,
     hotwords: CallerHotwords,
-    state,
+    state: ServiceState,
 ) -> bool:
     """Handle frames until the client ends the stream (True) or goes away (False)."""
     while (message := await receive_frame(websocket)) is not None:
@@ -181,7 +183,11 @@ async def _receive(
 
 
 async def _control(
-    text: str, outbox: Outbox, recognizer: StreamingRecognizer, hotwords: CallerHotwords, state
+    text: str,
+    outbox: Outbox,
+    recognizer: StreamingRecognizer,
+    hotwords: CallerHotwords,
+    state: ServiceState,
 ) -> bool:
     """Apply a JSON control message; True when it ends the stream."""
     try:

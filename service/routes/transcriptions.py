@@ -15,6 +15,7 @@ from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, t
 from common.errors import ApiError, TooManyRequests
 from service.auth import authenticate
 from service.hotwords import caller_index
+from service.state import StateDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["transcription"], dependencies=[Depends(authenticate)])
@@ -35,6 +36,7 @@ ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 )
 async def create_transcription(
     request: Request,
+    state: StateDep,
     file: Annotated[UploadFile, File(description="Audio in any format FFmpeg reads")],
     model: Annotated[str, Form(description="`whisper-1` or the served model's name")] = "whisper-1",
     language: Annotated[
@@ -61,7 +63,6 @@ async def create_transcription(
         ),
     ] = True,
 ) -> Response:
-    state = request.app.state
     engine = state.transcriber.engine
     if model not in OPENAI_MODEL_ALIASES | {engine.model_name}:
         raise ApiError(
@@ -71,7 +72,9 @@ async def create_transcription(
     words = "word" in (timestamp_granularities or [])
     options = rules.file_options(
         rules.language(language),
-        await caller_index(request, rules.hotwords(hotwords), standing=tenant_hotwords),
+        await caller_index(
+            request, state.config.hotwords_for, rules.hotwords(hotwords), standing=tenant_hotwords
+        ),
         prompt=prompt or None,
         word_timestamps=words and response_format == "verbose_json",
         temperatures=tuple(t for t in DEFAULT_TEMPERATURES if t >= temperature) or (temperature,),

@@ -41,6 +41,7 @@ from telephony.adapters.common import (
     tenant_for,
 )
 from telephony.session import CallSession
+from telephony.state import TelephonyDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -92,20 +93,19 @@ def _render_error(code: str, message: str) -> dict:
 
 
 @router.websocket("/v1/media-streams/audio-fork")
-async def audio_fork_stream(websocket: WebSocket) -> None:
+async def audio_fork_stream(websocket: WebSocket, state: TelephonyDep) -> None:
     await websocket.accept()
     session: CallSession | None = None
     reason = "disconnected"
     try:
-        tenant = await tenant_for(websocket) if presents_credentials(websocket) else None
+        tenant = await tenant_for(websocket, state) if presents_credentials(websocket) else None
         metadata = await _read_metadata(websocket)
         if metadata is None:
             return
-        state = websocket.app.state
         call_id = checked(check_call_id, metadata.call_id)
-        language = checked(state.config.rules.language, metadata.language)
+        language = checked(state.rules.language, metadata.language)
         if tenant is None:
-            tenant = await tenant_for(websocket, metadata.token)
+            tenant = await tenant_for(websocket, state, metadata.token)
         session = await open_call(state, tenant, SOURCE, call_id, language)
         for leg in metadata.legs:
             session.add_leg(leg, RawFormat("pcm_s16le", metadata.sample_rate))

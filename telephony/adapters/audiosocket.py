@@ -20,7 +20,9 @@ from asr_core.audio import RawFormat
 from common.errors import TooManyRequests
 from telephony.adapters.common import end_call
 from telephony.adapters.reservations import Reservations
-from telephony.session import CallRefused, CallSession
+from telephony.hub import CallHub
+from telephony.refusal import CallRefused
+from telephony.session import CallSession
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +62,10 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 class AudioSocketServer:
     """The app's background service (`start`/`stop` with the app) feeding calls to the hub."""
 
-    def __init__(self, app_state, reservations: Reservations, host: str, port: int | None) -> None:
-        self.state = app_state
+    def __init__(
+        self, hub: CallHub, reservations: Reservations, host: str, port: int | None
+    ) -> None:
+        self.hub = hub
         self.reservations = reservations
         self.host = host
         self.port = port
@@ -140,7 +144,7 @@ class AudioSocketServer:
             await _hang_up(writer)
             return None
         try:
-            session = await self.state.call_hub.open_call(
+            session = await self.hub.open_call(
                 reservation.tenant_id, SOURCE, call_id=call_id, language=reservation.language
             )
         except (CallRefused, TooManyRequests) as exc:
@@ -160,7 +164,7 @@ class AudioSocketServer:
                 return "hangup"
             elif kind == KIND_DTMF:
                 digit = payload[:1].decode("ascii", "replace")
-                self.state.call_hub.publish(session, {"type": "dtmf", "leg": LEG, "digit": digit})
+                self.hub.listeners.publish(session.id, {"type": "dtmf", "leg": LEG, "digit": digit})
             elif kind == KIND_ERROR:
                 logger.warning(
                     "AudioSocket peer reported an error",

@@ -15,10 +15,12 @@ from starlette.websockets import WebSocket
 
 from common.errors import TooManyRequests, Unauthorized
 from common.rules import InvalidRequest
-from service.auth import UNAUTHORIZED_CLOSE, authenticate
+from service.auth import UNAUTHORIZED_CLOSE, identify
 from service.live import RATE_LIMITED_CLOSE, REASON_BYTES, close_quietly
 from service.quotas import tenant_of
-from telephony.session import CallRefused, CallSession
+from telephony.refusal import CallRefused
+from telephony.session import CallSession
+from telephony.state import TelephonyState
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def presents_credentials(connection: HTTPConnection) -> bool:
     )
 
 
-async def tenant_for(websocket: WebSocket, token: str | None = None) -> str:
+async def tenant_for(websocket: WebSocket, state: TelephonyState, token: str | None = None) -> str:
     """The tenant the socket's caller acts for; `token` (from the first message) stands in
     for `?token=` when the URL carries no credentials. Raises `StreamRefused`."""
     connection: HTTPConnection = websocket
@@ -60,7 +62,7 @@ async def tenant_for(websocket: WebSocket, token: str | None = None) -> str:
         scope["query_string"] = f"token={token}".encode()
         connection = HTTPConnection(scope)
     try:
-        principal = await authenticate(connection)
+        principal = await identify(connection, state.authenticate)
     except Unauthorized as exc:
         raise StreamRefused(exc.code, exc.reason, UNAUTHORIZED_CLOSE) from None
     tenant = tenant_of(principal)
@@ -83,12 +85,12 @@ def checked(rule: Callable[[object], T], value: object) -> T:
 
 
 async def open_call(
-    state, tenant: str, source: str, call_id: str | None, language: str | None
+    state: TelephonyState, tenant: str, source: str, call_id: str | None, language: str | None
 ) -> CallSession:
     """The hub's new call, or `StreamRefused` with the reason (close code 4000 + the call's
     SIP-style status: 4404 unknown tenant, 4486 duplicate id, 4503 busy; 4429 over a limit)."""
     try:
-        return await state.call_hub.open_call(tenant, source, call_id=call_id, language=language)
+        return await state.hub.open_call(tenant, source, call_id=call_id, language=language)
     except CallRefused as exc:
         raise StreamRefused("call_refused", exc.reason, 4000 + exc.status) from None
     except TooManyRequests as exc:

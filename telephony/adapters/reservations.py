@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from common.errors import ApiError
-from service.auth import authenticate
 from service.quotas import tenant_of
+from telephony.state import TelephonyDep, authenticate
 
 RESERVATION_TTL_S = 120.0
 MAX_RESERVATIONS = 10_000
@@ -102,7 +102,7 @@ router = APIRouter(tags=["media streams"], dependencies=[Depends(authenticate)])
     summary="Reserve the UUID of an Asterisk AudioSocket call for the caller's tenant",
 )
 async def reserve_audiosocket_call(
-    request: Request, body: ReservationRequest | None = None
+    request: Request, state: TelephonyDep, body: ReservationRequest | None = None
 ) -> ReservationResponse:
     body = body or ReservationRequest()
     principal = request.state.principal
@@ -113,12 +113,12 @@ async def reserve_audiosocket_call(
             raise ApiError(403, "tenant_required", "name the call's tenant (tenant_id)")
     elif body.tenant_id not in (None, tenant):
         raise ApiError(403, "forbidden", "a tenant key reserves calls for its own tenant only")
-    language = request.app.state.config.rules.language(body.language)
-    if not request.app.state.audiosocket.running:
+    language = state.rules.language(body.language)
+    if not state.audiosocket.running:
         raise ApiError(503, "audiosocket_off", "this server runs no AudioSocket listener")
-    reservations: Reservations = request.app.state.audiosocket_reservations
+    reservations = state.reservations
     call_id = str(body.call_id) if body.call_id else None
-    if call_id is not None and call_id in request.app.state.call_hub.calls:
+    if call_id is not None and call_id in state.hub.calls:
         raise ApiError(409, "call_in_progress", f"call {call_id} is in progress")
     try:
         call_id = reservations.reserve(tenant, language, call_id)

@@ -38,6 +38,7 @@ from telephony.adapters.common import (
     tenant_for,
 )
 from telephony.session import CallSession
+from telephony.state import TelephonyDep, TelephonyState
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -56,12 +57,12 @@ def _render_error(code: str, message: str) -> dict:
 
 
 @router.websocket("/v1/media-streams/twilio")
-async def twilio_media_stream(websocket: WebSocket) -> None:
+async def twilio_media_stream(websocket: WebSocket, state: TelephonyDep) -> None:
     await websocket.accept()
-    stream = _TwilioStream(websocket)
+    stream = _TwilioStream(websocket, state)
     try:
         if presents_credentials(websocket):  # refuse a bad key before any audio arrives
-            stream.tenant = await tenant_for(websocket)
+            stream.tenant = await tenant_for(websocket, state)
         reason = await stream.run()
     except StreamRefused as refused:
         await refuse(websocket, refused, _render_error)
@@ -73,9 +74,9 @@ async def twilio_media_stream(websocket: WebSocket) -> None:
 
 
 class _TwilioStream:
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, state: TelephonyState) -> None:
         self.websocket = websocket
-        self.state = websocket.app.state
+        self.state = state
         self.tenant: str | None = None
         self.session: CallSession | None = None
         self.legs: dict[str, str] = {}
@@ -126,8 +127,8 @@ class _TwilioStream:
             dtmf = body.get("dtmf") if isinstance(body.get("dtmf"), dict) else {}
             track = str(dtmf.get("track", "")).removesuffix("_track")
             if self.session is not None:
-                self.state.call_hub.publish(
-                    self.session,
+                self.state.hub.listeners.publish(
+                    self.session.id,
                     {"type": "dtmf", "leg": TRACK_LEGS.get(track), "digit": dtmf.get("digit")},
                 )
         else:
@@ -165,9 +166,9 @@ class _TwilioStream:
                 "unknown_track", f"tracks {unknown}: inbound or outbound", BAD_REQUEST_CLOSE
             )
         call_id = checked(check_call_id, start.get("callSid") or self.stream_sid)
-        language = checked(self.state.config.rules.language, parameters.get("language"))
+        language = checked(self.state.rules.language, parameters.get("language"))
         if self.tenant is None:
-            self.tenant = await tenant_for(self.websocket, parameters.get("token"))
+            self.tenant = await tenant_for(self.websocket, self.state, parameters.get("token"))
         self.session = await open_call(self.state, self.tenant, SOURCE, call_id, language)
         for track in dict.fromkeys(tracks):
             self.legs[track] = TRACK_LEGS[track]

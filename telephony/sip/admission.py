@@ -3,16 +3,22 @@ event loop: the pjsua2 thread never waits on the database."""
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from admin_api.auth import principal_for
-from admin_api.models import Tenant
+from admin_api.crud import calls
 from asr_core.audio import RawFormat
 from common.errors import Unauthorized
-from telephony.session import CallRefused, CallSession
+from telephony.refusal import CallRefused
+from telephony.session import CallSession
 from telephony.sip.config import AllowList
 from telephony.sip.invite import Invite
+
+if TYPE_CHECKING:
+    from telephony.hub import CallHub
 
 FRAME_FORMAT = RawFormat("pcm_s16le", 16_000)
 """What the media port hands over: pjmedia's bridge resamples every codec to it."""
@@ -28,8 +34,9 @@ class Admission:
     """Checks an INVITE's tenant and credentials, opens (or joins, by X-Callscribe-Call-Id)
     the call, and ends it when its last SIP dialog is gone."""
 
-    def __init__(self, app_state, allow: AllowList) -> None:
-        self.state = app_state
+    def __init__(self, hub: "CallHub", database: Engine, allow: AllowList) -> None:
+        self.hub = hub
+        self.database = database
         self.allow = allow
         self._calls: dict[str, _Dialogs] = {}
         self._shared = asyncio.Lock()
@@ -55,9 +62,7 @@ class Admission:
             return session
 
     async def _open(self, invite: Invite) -> CallSession:
-        session = await self.state.call_hub.open_call(
-            invite.tenant_id, source="sip", call_id=invite.call_id
-        )
+        session = await self.hub.open_call(invite.tenant_id, source="sip", call_id=invite.call_id)
         session.add_leg(invite.leg, FRAME_FORMAT)
         self._calls[session.id] = _Dialogs(session, 1)
         return session
@@ -76,8 +81,8 @@ class Admission:
         """404 for an unknown tenant; 403 unless the source is allowed or the key is the
         tenant's own (admin keys do not place calls: a call always belongs to a tenant)."""
         tenant_id = invite.tenant_id
-        with Session(self.state.admin_db) as db:
-            if db.get(Tenant, tenant_id) is None:
+        with Session(self.database) as db:
+            if not calls.tenant_exists(db, tenant_id):
                 raise CallRefused(f"no tenant {tenant_id!r}", 404)
             if self.allow.allows(tenant_id, invite.source_ip):
                 return

@@ -10,11 +10,17 @@ storage stay here, on the event loop, as for every other gateway.
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
 
 from telephony.sip.admission import Admission
 from telephony.sip.config import SipConfig
 from telephony.sip.front import SipFront
 from telephony.sip.ua_pool import AgentProcess
+
+if TYPE_CHECKING:
+    from telephony.hub import CallHub
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +28,11 @@ ENDING_TIMEOUT_S = 30.0
 
 
 class SipGateway:
-    def __init__(self, app_state, config: SipConfig, log_format: str = "text") -> None:
+    def __init__(
+        self, hub: "CallHub", database: Engine, config: SipConfig, log_format: str = "text"
+    ) -> None:
         self.config = config
-        self.admission = Admission(app_state, config.allow)
+        self.admission = Admission(hub, database, config.allow)
         self.front = SipFront(config)
         self.agents = [
             AgentProcess(i, config, self.admission, self.front, log_format)

@@ -16,7 +16,8 @@ import socket
 import sys
 from dataclasses import asdict, dataclass
 
-from telephony.session import CallRefused, CallSession
+from telephony.refusal import CallRefused
+from telephony.session import CallSession
 from telephony.sip import ipc
 from telephony.sip.admission import Admission
 from telephony.sip.config import SipConfig

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from common.errors import ApiError, error_response
-from service.auth import authenticate
 from service.quotas import tenant_of
-from telephony.session import CallRefused
+from telephony.refusal import CallRefused
+from telephony.session import CallSession
+from telephony.state import TelephonyDep, authenticate
 from telephony.webrtc.peer import FORMAT, LEG, WebrtcCall
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Answer(BaseModel):
 
 
 @router.post("/v1/webrtc/offer", response_model=Answer)
-async def webrtc_offer(offer: Offer, request: Request):
+async def webrtc_offer(offer: Offer, request: Request, state: TelephonyDep):
     """Start a call from a WebRTC peer. ICE is not trickled: send the offer once gathering is
     complete; the answer carries all of the server's candidates. The call's events (partial,
     final, endpoint, error, call_ended) come back as JSON text on the `captions` data channel;
@@ -46,17 +47,17 @@ async def webrtc_offer(offer: Offer, request: Request):
     tenant = tenant_of(request.state.principal)
     if tenant is None:
         raise ApiError(403, "tenant_required", "a call belongs to a tenant: use a tenant's key")
-    rules = request.app.state.config.rules
-    language = rules.language(offer.language)
-    extra = rules.hotwords(offer.hotwords)
-    gateway = request.app.state.webrtc
-    hub = request.app.state.call_hub
+    language = state.rules.language(offer.language)
+    extra = state.rules.hotwords(offer.hotwords)
+    gateway = state.webrtc
+    hub = state.hub
     pc = gateway.peer_connection()
     tracks: list = []
     channels: list = []
     pc.on("track", lambda track: tracks.append(track) if track.kind == "audio" else None)
     pc.on("datachannel", channels.append)
-    call = None
+    session: CallSession | None = None
+    call: WebrtcCall | None = None
     try:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type=offer.type))
@@ -65,12 +66,7 @@ async def webrtc_offer(offer: Offer, request: Request):
         if not tracks:
             raise ApiError(400, "invalid_sdp", "the SDP offer has no audio track to transcribe")
         try:
-            session = await hub.open_call(
-                tenant,
-                "webrtc",
-                language=language,
-                hotwords=extra,
-            )
+            session = await hub.open_call(tenant, "webrtc", language=language, hotwords=extra)
         except CallRefused as refused:
             response = error_response(refused.status, "call_refused", refused.reason)
             if refused.retry_after_s:
@@ -87,10 +83,14 @@ async def webrtc_offer(offer: Offer, request: Request):
         await pc.setLocalDescription(await pc.createAnswer())
         call.start(tracks[0])
     except BaseException:
+        # Whatever failed, the call must not stay open holding the tenant's slot: once the
+        # WebrtcCall exists it hangs up (and ends the call); before that, end it here.
         if call is not None:
             call.hang_up("the offer could not be answered")
         else:
             await pc.close()
+            if session is not None:
+                await session.end("the offer could not be answered")
         raise
     local = pc.localDescription
     return JSONResponse({"sdp": local.sdp, "type": local.type, "call_id": session.id})

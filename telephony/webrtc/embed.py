@@ -2,27 +2,10 @@
 offers from their own origin (CORS on those two paths only); everything else stays
 same-origin."""
 
-from urllib.parse import urlsplit
-
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 EMBED_PATHS = frozenset({"/v1/webrtc/offer", "/demo/callscribe-webrtc.js"})
-
-
-def parse_origins(text: str) -> list[str]:
-    """`"https://app.example.com, http://localhost:3000"` -> the origins (ValueError on
-    anything that is not scheme://host[:port])."""
-    origins = [part.strip() for part in text.split(",") if part.strip()]
-    for origin in origins:
-        parts = urlsplit(origin)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.netloc
-            or origin != (f"{parts.scheme}://{parts.netloc}")
-        ):
-            raise ValueError(f"{origin!r} is not a web origin (scheme://host[:port], no path)")
-    return origins
 
 
 class EmbedCors:

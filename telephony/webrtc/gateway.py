@@ -3,12 +3,11 @@ peers, closed when the app stops."""
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
-from fastapi import FastAPI
 
-from telephony.webrtc.embed import EmbedCors, parse_origins
-from telephony.webrtc.hosts import parse_hosts, use_host_addresses
+from telephony.webrtc.hosts import use_host_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -16,9 +15,13 @@ logger = logging.getLogger(__name__)
 class WebrtcGateway:
     """A service of the app (start/stop): after the call hub, so it stops before it."""
 
-    def __init__(self, ice_servers: list[str]) -> None:
-        self.ice_servers = ice_servers
+    def __init__(self, ice_servers: Sequence[str] = (), hosts: Sequence[str] = ()) -> None:
+        """`hosts`: the IPs offered as host candidates, process-wide (see `hosts.py`); none
+        leaves aioice's own choice."""
+        self.ice_servers = list(ice_servers)
         self.calls: set = set()
+        if hosts:
+            use_host_addresses(list(hosts))
 
     def peer_connection(self) -> RTCPeerConnection:
         """A new peer with only the configured ICE servers: never aiortc's default public STUN
@@ -36,20 +39,3 @@ class WebrtcGateway:
                 *(call.abort("the gateway is shutting down") for call in calls),
                 return_exceptions=True,
             )
-
-
-def install(
-    app: FastAPI, ice_servers: str = "", hosts: str = "", origins: str = ""
-) -> WebrtcGateway:
-    """Set up the gateway on `app.state.webrtc` (the router is included separately), and let
-    pages of `origins` embed captions."""
-    origin_list = parse_origins(origins)
-    if origin_list:
-        app.add_middleware(EmbedCors, origins=origin_list)
-    host_list = parse_hosts(hosts)
-    if host_list:
-        use_host_addresses(host_list)
-    gateway = WebrtcGateway([url.strip() for url in ice_servers.split(",") if url.strip()])
-    app.state.webrtc = gateway
-    app.state.config.services = (*app.state.config.services, gateway)
-    return gateway

@@ -15,14 +15,6 @@ import aioice.ice
 _original = aioice.ice.get_host_addresses
 
 
-def parse_hosts(text: str) -> list[str]:
-    """`"127.0.0.1, 10.0.0.5"` -> the IPs (ValueError on anything that is not an IP)."""
-    hosts = [part.strip() for part in text.split(",") if part.strip()]
-    for host in hosts:
-        ipaddress.ip_address(host)
-    return hosts
-
-
 def use_host_addresses(hosts: list[str]) -> None:
     """Offer `hosts` as host candidates (an empty list: aioice's own choice again)."""
     if not hosts:

@@ -31,7 +31,7 @@ class WebrtcCall:
         self.pc = pc
         self.session = session
         self.hub = session.hub
-        self.events = self.hub.listen(session.id)
+        self.events = self.hub.listeners.listen(session.id)
         self.channel = None
         self.channel_open = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
@@ -94,7 +94,7 @@ class WebrtcCall:
                 if self.channel is not None and self.channel.readyState == "open":
                     self.channel.send(json.dumps(event, ensure_ascii=False))
         finally:
-            self.hub.unlisten(self.session.id, self.events)
+            self.hub.listeners.unlisten(self.session.id, self.events)
 
     async def _watch_connect(self) -> None:
         await asyncio.sleep(CONNECT_S)
@@ -132,7 +132,7 @@ class WebrtcCall:
                 task.cancel()
         with contextlib.suppress(Exception):
             await self.pc.close()
-        self.hub.unlisten(self.session.id, self.events)
+        self.hub.listeners.unlisten(self.session.id, self.events)
         self.gateway.calls.discard(self)
 
     async def abort(self, reason: str) -> None:

@@ -17,8 +17,8 @@ from asr_core.audio import RawFormat
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
 from asr_core.hotwords import HotwordIndex, parse_hotwords
-from telephony.session import CallRefused
-from tests.combined_server import bearer, make_server, new_key, open_call
+from telephony.refusal import CallRefused
+from tests.combined_server import bearer, make_server, new_key, open_call, services
 from tests.helpers import espeak_audio, refused_stream, to_int16
 
 SENTENCE = "Please call me tomorrow morning about the meeting."
@@ -140,7 +140,7 @@ def test_unknown_tenants_and_a_busy_box_are_refused(server, transcriber, tmp_pat
 
 def test_calls_left_active_by_a_killed_gateway_are_closed_at_start(transcriber, tmp_path):
     app, database = make_server(transcriber, tmp_path)
-    node = app.state.call_hub.node
+    node = services(app).hub.config.node
     with Session(database) as db:
         db.add(Tenant(id="acme", name="Acme"))
         db.flush()

@@ -25,7 +25,7 @@ from asr_core.audio.g711 import pcm16_to_mulaw
 from telephony.adapters.audio_fork import StereoSplitter
 from telephony.adapters.audiosocket import KIND_AUDIO, KIND_ERROR, KIND_HANGUP, KIND_UUID
 from telephony.adapters.reservations import Reservations
-from tests.combined_server import bearer, make_server, new_key
+from tests.combined_server import bearer, make_server, new_key, services
 from tests.helpers import espeak_audio, to_int16
 from tests.services import CallscribeServer
 
@@ -97,7 +97,7 @@ def until_closed(ws) -> list[dict]:
 
 def wait_for_call(client, call_id: str, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while call_id not in client.app.state.call_hub.calls:
+    while call_id not in services(client).hub.calls:
         assert time.monotonic() < deadline, f"call {call_id} was not opened"
         time.sleep(0.02)
 
@@ -308,7 +308,7 @@ def reserve(client, key: str) -> str:
 
 
 def connect_audiosocket(client) -> socket.socket:
-    port = client.app.state.audiosocket.port
+    port = services(client).telephony.audiosocket.port
     return socket.create_connection(("127.0.0.1", port), timeout=30)
 
 
@@ -370,7 +370,7 @@ def test_audiosocket_refuses_unknown_uuids_and_broken_framing(server):
         sock.sendall(bytes([KIND_AUDIO]) + (60_000).to_bytes(2, "big"))
         assert read_all(sock)[:1] == bytes([KIND_ERROR])
     assert stored(database, call_id) == {}
-    assert client.app.state.call_hub.calls == {}
+    assert not services(client).hub.calls
 
 
 def test_reservations_expire_and_are_used_once():
@@ -420,13 +420,13 @@ def test_streams_without_a_tenant_are_refused(server):
     assert client.post(path, headers=bearer(admin)).status_code == 403
     made = client.post(path, json={"tenant_id": "acme"}, headers=bearer(admin))
     assert made.status_code == 201
-    assert client.app.state.call_hub.calls == {}
+    assert not services(client).hub.calls
 
 
 def test_audiosocket_is_off_unless_configured(transcriber, tmp_path):
     app, database = make_server(transcriber, tmp_path)
     with TestClient(app) as client:
-        assert app.state.audiosocket.port is None
+        assert services(app).telephony.audiosocket.port is None
         key = new_key(database, ADMIN)
         path = "/v1/media-streams/audiosocket/reservations"
         made = client.post(path, json={"tenant_id": "local"}, headers=bearer(key))

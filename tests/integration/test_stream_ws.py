@@ -12,6 +12,7 @@ from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
 from common.errors import Unauthorized
 from service import ServiceConfig, create_app
+from service.state import service_state
 from tests.helpers import encode, espeak_audio, refused_stream, to_int16, wav_bytes
 
 SR = 16_000
@@ -171,7 +172,7 @@ def test_a_client_that_vanishes_frees_its_stream(client, speech):
     while metric(client, 'callscribe_active_streams{protocol="native"}') != before:
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    while client.app.state.scheduler.pending != (0, 0):
+    while client.app.dependency_overrides[service_state]().scheduler.pending != (0, 0):
         assert time.monotonic() < deadline
         time.sleep(0.1)
 

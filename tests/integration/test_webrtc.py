@@ -45,7 +45,7 @@ from tests.browser import (
     step,
     watched_page,
 )
-from tests.combined_server import bearer, make_server, new_key
+from tests.combined_server import bearer, make_server, new_key, services
 from tests.helpers import espeak_wav, padded_wav
 from tests.services import CallscribeServer, free_port
 
@@ -132,7 +132,7 @@ def released(client: TestClient, timeout_s: float) -> bool:
     """Whether the server let go of every call within `timeout_s`: the row is marked ended
     first, then the peer closes, so an ended call may hold its peer for a moment."""
     deadline = time.monotonic() + timeout_s
-    while client.app.state.call_hub.calls or client.app.state.webrtc.calls:
+    while services(client).hub.calls or services(client).telephony.webrtc.calls:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
@@ -187,7 +187,7 @@ def test_bad_offers_and_callers_are_refused(server):
         "/v1/webrtc/offer", json={"sdp": "v=0", "type": "answer"}, headers=key
     )
     assert answer_type.status_code == 422
-    assert client.app.state.call_hub.calls == {} and not client.app.state.webrtc.calls
+    assert not services(client).hub.calls and not services(client).telephony.webrtc.calls
 
 
 def foreign_credentials(client, database: Engine) -> list[dict]:

@@ -20,7 +20,7 @@ from admin_api.auth import ADMIN
 from admin_api.models import TranscriptSegment
 from asr_core.audio import RawFormat
 from asr_core.transcribe import Transcriber
-from tests.combined_server import bearer, make_server, new_key, open_call
+from tests.combined_server import bearer, make_server, new_key, open_call, services
 from tests.helpers import espeak_audio, to_int16, wav_bytes
 from tests.services import CeleryWorker
 from worker.tasks.webhooks import SIGNATURE_HEADER, verify
@@ -190,7 +190,7 @@ def test_a_call_is_transcribed_again_after_hang_up(stack, speech, tmp_path):
 
     # Queued again, it replaces the transcript: never two copies.
     first = sorted((s.leg, s.start_ms, s.text) for s in post_segments(database, call_id=session.id))
-    client.app.state.call_hub.after_call(session.id)
+    services(client).hub.after_call(session.id)
     again = wait_for_job(
         client,
         keys["acme"],

@@ -98,7 +98,7 @@ def test_whisper_processes_never_import_torch(tmp_path):
         "import callscribe.cli, asr_core.engines\n"
         "from asr_core.model_registry import is_funaudio_folder\n"
         "from callscribe.config import Settings\n"
-        "Settings().funaudio_options(serving=True)\n"
+        "Settings().funaudio_options(cpu_threads=2)\n"
         f"assert is_funaudio_folder({str(tmp_path)!r})\n"
         "assert not is_funaudio_folder('whisper-base')\n"
         "assert not {'torch', 'transformers', 'peft'} & set(sys.modules), 'torch imported'\n"

@@ -7,7 +7,7 @@ processes so live calls switch to it from their next segment.
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import PlainTextResponse
 
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
@@ -24,16 +24,13 @@ from admin_api.schemas import (
     Rollback,
     VersionPublic,
 )
+from admin_api.state import AdminDep
 from asr_core.hotwords import Hotword, parse_hotwords, render_hotwords
 from asr_core.hotwords import HotwordList as Entries
 from common.errors import ApiError
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/hotword-lists", tags=["hot-words"])
 ExportFormat = Literal["tsv", "weighted", "json", "lines"]
-
-
-def _limits(request: Request):
-    return request.app.state.hotword_limits
 
 
 def _find(session, tenant_id: str, name: str) -> HotwordList:
@@ -74,17 +71,17 @@ def _public(session, hotword_list: HotwordList) -> HotwordListPublic:
     )
 
 
-def _committed(request: Request, session, hotword_list: HotwordList) -> HotwordListDetail:
+def _committed(admin: AdminDep, session, hotword_list: HotwordList) -> HotwordListDetail:
     crud.commit(session, hotword_list.version)
     session.refresh(hotword_list)
-    _publish(request, session, hotword_list.tenant_id, hotword_list.name)
+    _publish(admin, session, hotword_list.tenant_id, hotword_list.name)
     return _detail(session, hotword_list)
 
 
-def _publish(request: Request, session, tenant_id: str, name: str) -> None:
+def _publish(admin: AdminDep, session, tenant_id: str, name: str) -> None:
     tenant = session.get(Tenant, tenant_id)
     session.refresh(tenant)
-    request.app.state.publish_hotwords(tenant_id, name, tenant.hotword_version)
+    admin.publish(tenant_id, name, tenant.hotword_version)
 
 
 @router.get("", response_model=list[HotwordListPublic])
@@ -95,25 +92,25 @@ def list_lists(tenant: TenantDep, session: SessionDep) -> list[HotwordListPublic
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=HotwordListDetail)
 def create_list(
     body: HotwordListCreate,
-    request: Request,
+    admin: AdminDep,
     tenant: TenantDep,
     principal: PrincipalDep,
     session: SessionDep,
 ) -> HotwordListDetail:
     if crud.get(session, tenant.id, body.name) is not None:
         raise ApiError(409, "list_exists", f"hot-word list {body.name!r} already exists")
-    hotwords = _entries(body, _limits(request))
+    hotwords = _entries(body, admin.hotword_limits)
     hotword_list = crud.create(session, tenant.id, body.name, body.active)
     crud.add_version(
         session,
         hotword_list,
         hotwords,
         principal.key_prefix,
-        _limits(request),
+        admin.hotword_limits,
         body.note,
         action="hotwords.create",
     )
-    return _committed(request, session, hotword_list)
+    return _committed(admin, session, hotword_list)
 
 
 @router.get("/{name}", response_model=HotwordListDetail)
@@ -133,7 +130,7 @@ def read_list(
 def replace_list(
     name: str,
     body: HotwordListWrite,
-    request: Request,
+    admin: AdminDep,
     tenant: TenantDep,
     principal: PrincipalDep,
     session: SessionDep,
@@ -142,20 +139,20 @@ def replace_list(
     crud.add_version(
         session,
         hotword_list,
-        _entries(body, _limits(request)),
+        _entries(body, admin.hotword_limits),
         principal.key_prefix,
-        _limits(request),
+        admin.hotword_limits,
         body.note,
         body.base_version,
     )
-    return _committed(request, session, hotword_list)
+    return _committed(admin, session, hotword_list)
 
 
 @router.patch("/{name}", response_model=HotwordListDetail)
 def patch_list(
     name: str,
     body: HotwordListPatch,
-    request: Request,
+    admin: AdminDep,
     tenant: TenantDep,
     principal: PrincipalDep,
     session: SessionDep,
@@ -175,19 +172,19 @@ def patch_list(
             hotword_list,
             hotwords,
             principal.key_prefix,
-            _limits(request),
+            admin.hotword_limits,
             body.note,
             body.base_version,
             action="hotwords.patch",
         )
     session.add(hotword_list)
-    return _committed(request, session, hotword_list)
+    return _committed(admin, session, hotword_list)
 
 
 @router.post("/{name}/import", response_model=HotwordListDetail)
 def import_list(
     name: str,
-    request: Request,
+    admin: AdminDep,
     tenant: TenantDep,
     principal: PrincipalDep,
     session: SessionDep,
@@ -206,18 +203,18 @@ def import_list(
         raise ApiError(
             422, "hotword_list_error", f"{file.filename}, line {line}: not UTF-8"
         ) from exc
-    hotwords = parse_hotwords(text, format, _limits(request), source=file.filename or "upload")
+    hotwords = parse_hotwords(text, format, admin.hotword_limits, source=file.filename or "upload")
     crud.add_version(
         session,
         hotword_list,
         hotwords.entries,
         principal.key_prefix,
-        _limits(request),
+        admin.hotword_limits,
         note or f"import {file.filename}",
         base_version,
         action="hotwords.import",
     )
-    return _committed(request, session, hotword_list)
+    return _committed(admin, session, hotword_list)
 
 
 @router.get("/{name}/export", response_class=PlainTextResponse)
@@ -245,7 +242,7 @@ def list_versions(name: str, tenant: TenantDep, session: SessionDep) -> list:
 def rollback_list(
     name: str,
     body: Rollback,
-    request: Request,
+    admin: AdminDep,
     tenant: TenantDep,
     principal: PrincipalDep,
     session: SessionDep,
@@ -259,20 +256,20 @@ def rollback_list(
         hotword_list,
         crud.entries(session, hotword_list, body.version),
         principal.key_prefix,
-        _limits(request),
+        admin.hotword_limits,
         f"rollback to version {body.version}",
         body.base_version,
         action="hotwords.rollback",
     )
-    return _committed(request, session, hotword_list)
+    return _committed(admin, session, hotword_list)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_list(
-    name: str, request: Request, tenant: TenantDep, principal: PrincipalDep, session: SessionDep
+    name: str, admin: AdminDep, tenant: TenantDep, principal: PrincipalDep, session: SessionDep
 ) -> None:
     hotword_list = _find(session, tenant.id, name)
     crud.delete(session, hotword_list)
     audit.record(session, principal.key_prefix, "hotwords.delete", tenant.id, name)
     session.commit()
-    _publish(request, session, tenant.id, name)
+    _publish(admin, session, tenant.id, name)

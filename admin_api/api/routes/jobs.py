@@ -5,44 +5,24 @@ running at once."""
 
 import shutil
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from admin_api.api.deps import PrincipalDep, SessionDep
 from admin_api.crud import audit, jobs
 from admin_api.models import Job, Tenant
 from admin_api.outbound import ForbiddenAddress, check_public
 from admin_api.schemas import DeliveryPublic, JobPublic
+from admin_api.state import AdminDep, JobsConfig
 from common.errors import ApiError
-from common.rules import RequestRules
 
 router = APIRouter(tags=["jobs"])
 
 CHUNK = 1 << 20
-
-
-@dataclass
-class JobsConfig:
-    """What the jobs API gets from the composition root."""
-
-    directory: Path = Path("var/jobs")
-    """Uploads are kept here until their job is done (the workers must reach it too)."""
-    max_mb: float = 100.0
-    """A tenant's input limit unless its settings say otherwise."""
-    max_active: int = 4
-    """A tenant's jobs queued or running at once unless its settings say otherwise."""
-    rules: RequestRules = field(default_factory=RequestRules)
-    """What a job's `language` is checked against."""
-    allow_private: bool = False
-    """Job URLs and webhooks may name loopback and private addresses (see `outbound`)."""
-    enqueue: Callable[[str], None] | None = None
-    """`enqueue(job_id)` sends the job to the workers (None: nothing runs it)."""
 
 
 def check_outbound(config: JobsConfig, name: str, url: str) -> None:
@@ -57,7 +37,7 @@ def check_outbound(config: JobsConfig, name: str, url: str) -> None:
 
 @router.post("/v1/jobs", status_code=202, response_model=JobPublic)
 def create_job(
-    request: Request,
+    admin: AdminDep,
     principal: PrincipalDep,
     session: SessionDep,
     file: Annotated[UploadFile | None, File(description="Audio in any format FFmpeg reads")] = None,
@@ -68,7 +48,7 @@ def create_job(
     ] = None,
     tenant_id: Annotated[str | None, Form(description="Admin keys only: whose job")] = None,
 ) -> Job:
-    config: JobsConfig = request.app.state.jobs
+    config = admin.jobs
     owner = tenant_id if principal.is_admin else principal.tenant_id
     if owner is None or session.get(Tenant, owner) is None:
         raise ApiError(422, "tenant_required", "admin keys name the tenant (tenant_id)")

@@ -1,13 +1,14 @@
 """`GET|PATCH /v1/tenants/{tenant_id}/settings`: redaction of stored text, the completion
 webhook, and batch limits (the limits need an admin key)."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
 from admin_api.api.routes.jobs import check_outbound
 from admin_api.crud import audit, jobs
 from admin_api.models import TenantSettings
 from admin_api.schemas import TenantSettingsPublic, TenantSettingsUpdate
+from admin_api.state import AdminDep
 from common.errors import ApiError
 
 router = APIRouter(tags=["tenants"])
@@ -22,7 +23,7 @@ def get_settings(tenant: TenantDep, session: SessionDep) -> dict:
 
 @router.patch("/v1/tenants/{tenant_id}/settings", response_model=TenantSettingsPublic)
 def update_settings(
-    request: Request,
+    admin: AdminDep,
     body: TenantSettingsUpdate,
     tenant: TenantDep,
     principal: PrincipalDep,
@@ -35,7 +36,7 @@ def update_settings(
         changes["redact_kinds"] = ",".join(changes["redact_kinds"] or [])
     if changes.get("webhook_url") is not None:
         changes["webhook_url"] = str(changes["webhook_url"])
-        check_outbound(request.app.state.jobs, "webhook_url", changes["webhook_url"])
+        check_outbound(admin.jobs, "webhook_url", changes["webhook_url"])
     row = jobs.update_settings(session, tenant.id, changes)
     audit.record(
         session,

@@ -1,0 +1,44 @@
+"""What the ASR service is given: its limits, the request rules and its hooks into the rest of
+a deployment (who is calling, their standing hot-words). Plain data: whoever builds the service
+fills it (the composition root from `Settings`, or a test)."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from asr_core.hotwords import HotwordIndex
+from common.rules import RequestRules
+from service.quotas import QuotaLimits
+
+Authenticator = Callable[[HTTPConnection], Awaitable[object]]
+"""Looks at a request or WebSocket (headers, query token) and returns who is calling, or raises
+`common.errors.Unauthorized`."""
+HotwordsFor = Callable[[object], HotwordIndex | None]
+"""A caller's standing hot-words (a tenant's active lists), given who `Authenticator` said it
+is."""
+
+
+@dataclass
+class ServiceConfig:
+    max_upload_bytes: int = 100_000_000
+    rules: RequestRules = field(default_factory=RequestRules)
+    """Languages, hot-word limits and live-stream defaults every request is checked against."""
+    max_concurrent_transcriptions: int = 2
+    """File jobs decoding at once; more wait their turn instead of thrashing the CPU."""
+    max_batch: int = 4
+    """Streams' partials decoded together in one batch."""
+    decode_workers: int = 1
+    """Live decodes run at once (the engine must allow as many parallel calls)."""
+    first_partial_lane: bool = False
+    """One more decode thread for segments' first partials only (see `DecodeScheduler`); the
+    engine must then allow `decode_workers + 1` parallel calls."""
+    authenticate: Authenticator | None = None
+    """Checks every request and stream (see `auth.py`); None lets everyone in."""
+    hotwords_for: HotwordsFor | None = None
+    """The caller's standing hot-words (a tenant's active lists), given what `authenticate`
+    returned; merged with per-request phrases. The first call for a caller may query (it runs
+    in a worker thread); live streams call it again at each segment start, so later calls must
+    be quick (a cache) and reflect list changes."""
+    quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
+    """Per-tenant streams, transcriptions and requests per minute."""

@@ -1,0 +1,66 @@
+"""Whether a new call may start in this process. Calls in progress are never degraded to make
+room: a new one is refused (`CallRefused`, SIP-style status) when this process already holds
+its maximum, when finals are queueing in the decoder, for a malformed, live or already used
+call id, or an unknown tenant; an admitted call holds one of its tenant's stream slots."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from common.rules import InvalidRequest, check_call_id
+from service.quotas import Slot, TenantQuotas
+from telephony.refusal import CallRefused
+from telephony.registry import CallRegistry
+
+BUSY_RETRY_S = 5
+
+
+@dataclass(frozen=True)
+class TenantCaller:
+    """Who a call belongs to, in the shape the service's quotas and hot-word hook expect."""
+
+    tenant_id: str
+
+
+class CallAdmission:
+    def __init__(
+        self,
+        registry: CallRegistry,
+        quotas: TenantQuotas,
+        finals_waiting: Callable[[], int],
+        lookup: Callable[[str, str], tuple[bool, bool]],
+        max_calls: int = 32,
+        max_waiting_finals: int = 8,
+    ) -> None:
+        self.registry = registry
+        self.quotas = quotas
+        self.finals_waiting = finals_waiting
+        """Finals queued in the decoder now (the scheduler's backlog)."""
+        self.lookup = lookup
+        """(tenant id, call id) -> (the tenant exists, the id was used); it queries (a thread)."""
+        self.max_calls = max_calls
+        self.max_waiting_finals = max_waiting_finals
+
+    async def admit(self, tenant_id: str, call_id: str | None) -> tuple[str, Slot]:
+        """The call's id (a new one unless given) and the tenant's stream slot it holds;
+        raises `CallRefused`, or `TooManyRequests` when the tenant is over its limits."""
+        waiting = self.finals_waiting()
+        if len(self.registry) >= self.max_calls or waiting >= self.max_waiting_finals:
+            raise CallRefused(
+                f"busy: {len(self.registry)} calls and {waiting} finals waiting here",
+                503,
+                retry_after_s=BUSY_RETRY_S,
+            )
+        try:
+            call_id = check_call_id(call_id) or uuid.uuid4().hex
+        except InvalidRequest as broken:
+            raise CallRefused(broken.message, broken.status) from None
+        if call_id in self.registry:
+            raise CallRefused(f"call {call_id} is already in progress", 486)
+        tenant_exists, id_used = await asyncio.to_thread(self.lookup, tenant_id, call_id)
+        if not tenant_exists:
+            raise CallRefused(f"no tenant {tenant_id!r}", 404)
+        if id_used:
+            raise CallRefused(f"call id {call_id} was used by an earlier call", 409)
+        return call_id, self.quotas.stream(TenantCaller(tenant_id))
