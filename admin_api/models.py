@@ -154,6 +154,10 @@ class Job(SQLModel, table=True):
     attempts: int = 0
     """Runs started (a redelivered or retried task counts again)."""
     finished_at: datetime | None = None
+    engine: str | None = Field(default=None, max_length=32)
+    """The ASR engine that made the stored transcript (`whisper`, `funaudio`)."""
+    model: str | None = Field(default=None, max_length=500)
+    """Its model (a registry name or a folder)."""
 
 
 class TenantSettings(SQLModel, table=True):

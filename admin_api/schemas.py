@@ -153,6 +153,9 @@ class JobPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    engine: str | None
+    """The ASR engine of the stored transcript (`whisper`, `funaudio`), once completed."""
+    model: str | None
 
 
 class DeliveryPublic(BaseModel):

@@ -32,6 +32,7 @@ from asr_core.evaluation import read_manifest
 from asr_core.model_registry import resolve_model
 from bench.common import REPO, plain_faster_whisper, testdata_dir, threads
 from callscribe.config import Settings
+from callscribe.parts import broker_config
 from worker.app import make_celery
 from worker.service import TaskQueue
 
@@ -114,7 +115,7 @@ def run_postcall(work: Path, folders: list[Path], model: str) -> float:
                 )
             )
         session.commit()
-    queue = TaskQueue(make_celery(settings), database)
+    queue = TaskQueue(make_celery(broker_config(settings)), database)
     worker = subprocess.Popen(
         [sys.executable, "-m", "callscribe", "worker"],
         env=env,

@@ -218,22 +218,27 @@ def run_worker(
 ) -> None:
     """Run a Celery worker alone: post-call passes, batch jobs and webhooks (CALLSCRIBE_BROKER_URL
     names the broker; without it, the embedded broker in CALLSCRIBE_VAR_DIR)."""
-    from worker.app import QUEUE
-    from worker.app import app as celery
+    from callscribe import parts
+    from worker import app as worker_app
     from worker.service import exit_with_parent
 
-    settings = get_settings()
+    settings = _settings(worker_concurrency=concurrency)
     configure_logging(settings.log_level, settings.log_format)
     exit_with_parent()
-    processes = concurrency or settings.worker_concurrency
-    celery.worker_main(
+    worker_app.configure(
+        parts.worker_config(settings),
+        parts.broker_config(settings),
+        lambda: build_engine(settings, "worker"),
+    )
+    processes = settings.worker_concurrency
+    worker_app.app.worker_main(
         [
             "worker",
             f"--loglevel={settings.log_level.upper()}",
             f"--concurrency={processes}",
             # One task at a time needs no pool of child processes.
             f"--pool={'solo' if processes == 1 else 'prefork'}",
-            f"--queues={QUEUE}",
+            f"--queues={worker_app.QUEUE}",
             "--without-gossip",
             "--without-mingle",
             "--hostname=callscribe-%h-" + str(os.getpid()),

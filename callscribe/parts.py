@@ -2,15 +2,26 @@
 environment) themselves, so each stays usable alone and this file is where a setting reaches
 the code that honours it."""
 
+import sys
 from pathlib import Path
 
 from admin_api.state import JobsConfig
-from callscribe.config import Settings
+from callscribe.config import (
+    EngineSettings,
+    LogSettings,
+    RequestSettings,
+    Settings,
+    StorageSettings,
+    WorkerSettings,
+)
 from common.rules import RequestRules
 from service.config import Authenticator, HotwordsFor, ServiceConfig
 from service.quotas import QuotaLimits
 from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
+from worker.config import BrokerConfig, WorkerConfig
+
+WORKER_COMMAND = [sys.executable, "-m", "callscribe", "worker"]
 
 
 def service_config(
@@ -67,3 +78,51 @@ def sip_config(settings: Settings) -> SipConfig:
         max_calls=settings.max_calls,
         processes=settings.sip_processes,
     )
+
+
+def broker_config(settings: Settings) -> BrokerConfig:
+    return BrokerConfig(
+        url=settings.broker_url or None,
+        path=(Path(settings.var_dir) / "broker.sqlite").resolve(),
+        visibility_timeout_s=settings.worker_visibility_timeout_s,
+        concurrency=settings.worker_concurrency,
+    )
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        database_url=settings.database_url,
+        jobs_dir=Path(settings.var_dir) / "jobs",
+        rules=settings.request_rules(),
+        job_keep_input=settings.job_keep_input,
+        job_max_mb=settings.job_max_mb,
+        outbound_allow_private=settings.outbound_allow_private,
+        webhook_timeout_s=settings.webhook_timeout_s,
+        webhook_max_attempts=settings.webhook_max_attempts,
+        max_retries=settings.worker_max_retries,
+        retry_base_s=settings.worker_retry_base_s,
+    )
+
+
+WORKER_GROUPS = (EngineSettings, RequestSettings, StorageSettings, WorkerSettings, LogSettings)
+"""The settings a worker process reads."""
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """This process's settings that a worker reads, as `CALLSCRIBE_*` variables for the
+    embedded worker process: the same model, engine and options (command-line flags
+    included), database, files and broker."""
+    env = {}
+    for group in WORKER_GROUPS:
+        for name in group.model_fields:
+            value = getattr(settings, name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            elif name == "var_dir":
+                value = Path(value).resolve()
+            env[f"CALLSCRIBE_{name.upper()}"] = str(value)
+    return env

@@ -127,7 +127,8 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
     asr = ServiceState.build(
         transcriber, parts.service_config(settings, rules, authenticate, hotwords)
     )
-    tasks = TaskQueue(make_celery(settings), database)
+    broker = parts.broker_config(settings)
+    tasks = TaskQueue(make_celery(broker), database)
     admin = AdminState(
         database,
         token_secret=secret,
@@ -166,7 +167,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         NodeLeases(database, node, settings.node_lease_s),
         gateways,
         sip=sip_gateway(settings, hub, database) if settings.sip_port is not None else None,
-        worker=EmbeddedWorker(settings) if settings.worker_embedded else None,
+        worker=embedded_worker(settings) if settings.worker_embedded else None,
     )
 
 
@@ -175,6 +176,14 @@ def sip_gateway(settings: Settings, hub: CallHub, database: Engine) -> "SipGatew
     from telephony.sip.gateway import SipGateway
 
     return SipGateway(hub, database, parts.sip_config(settings), settings.log_format)
+
+
+def embedded_worker(settings: Settings) -> EmbeddedWorker:
+    """`callscribe worker` beside the server, with this process's settings (serve's flags
+    included): the post-call pass runs the engine and options the live calls ran."""
+    return EmbeddedWorker(
+        parts.WORKER_COMMAND, parts.worker_env(settings), parts.broker_config(settings)
+    )
 
 
 def build_app(settings: Settings, transcriber: Transcriber, database: Engine) -> FastAPI:

@@ -18,7 +18,7 @@ from asr_core.errors import AsrError
 from asr_core.hotwords import HotwordIndex
 from asr_core.transcribe import TranscribeOptions
 from asr_core.transcript import Segment, Word
-from callscribe.config import Settings
+from common.rules import RequestRules
 from worker.app import context as app_context
 from worker.redaction import Redactor
 from worker.tasks import webhooks
@@ -76,9 +76,12 @@ class JobRun:
                 session.add(job)
                 session.commit()
 
-    def complete(self, segments: list[LegSegment], duration_s: float) -> int:
+    def complete(
+        self, segments: list[LegSegment], duration_s: float, engine: str, model: str
+    ) -> int:
         """Store the transcript (redacted as the tenant asks) in place of any earlier one and
-        mark the job completed, in one transaction; returns the segments stored."""
+        mark the job completed, with the engine and model that decoded it, in one
+        transaction; returns the segments stored."""
         with Session(self.database) as session:
             # Lock the job row: two runs of one job (a redelivery racing a slow first run)
             # then replace the transcript one after the other, never interleaved.
@@ -92,6 +95,7 @@ class JobRun:
             jobs.set_status(job, "completed")
             job.progress = 1.0
             job.duration_s = round(duration_s, 3)
+            job.engine, job.model = engine, model
             session.add(job)
             session.commit()
         return len(rows)
@@ -144,17 +148,10 @@ def merged(legs: dict[str, list[Segment]]) -> list[LegSegment]:
 
 
 def decode_options(
-    settings: Settings, language: str | None, hotwords: HotwordIndex | None = None
+    rules: RequestRules, language: str | None, hotwords: HotwordIndex | None = None
 ) -> TranscribeOptions:
     """The post-call pass: whole recordings with full context, beam 5, VAD, word times."""
-    return TranscribeOptions(
-        language=language,
-        allowed_languages=settings.languages,
-        beam_size=5,
-        word_timestamps=True,
-        hotword_index=hotwords,
-        hotword_top_k=settings.hotwords_top_k,
-    )
+    return rules.file_options(language, hotwords, beam_size=5, word_timestamps=True)
 
 
 Body = Callable[[JobRun, Job], tuple[list[LegSegment], float]]
@@ -178,14 +175,15 @@ def run_job(task: Task, job_id: str, body: Body) -> dict:
         return {"job_id": job_id, "status": "completed"}
     try:
         segments, duration = body(run, job)
-        stored = run.complete(segments, duration)
+        engine = context.transcriber.engine
+        stored = run.complete(segments, duration, engine.name, engine.model_name)
     except (AsrError, JobInputError) as exc:
         run.fail(getattr(exc, "reason", None) or str(exc))
         webhooks.notify(job_id, "job.failed")
         return {"job_id": job_id, "status": "failed"}
     except Exception as exc:
-        if task.request.retries < context.settings.worker_max_retries:
-            delay = context.settings.worker_retry_base_s * 2**task.request.retries
+        if task.request.retries < context.config.max_retries:
+            delay = context.config.retry_base_s * 2**task.request.retries
             logger.warning("job run failed; retrying", extra={"job": job_id, "in_s": delay})
             raise task.retry(exc=exc, countdown=delay) from exc
         run.fail(f"{exc.__class__.__name__}: {exc}")

@@ -7,21 +7,17 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from celery import Celery
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from admin_api.crud.jobs import postcall_id, set_status
-from admin_api.models import Call, Job
-from callscribe.config import Settings
+from admin_api.crud.jobs import queue_postcall
 from worker import broker
-from worker.app import broker_path
+from worker.config import BrokerConfig
 from worker.tasks import jobs, postcall
 
 logger = logging.getLogger(__name__)
@@ -63,16 +59,8 @@ class TaskQueue:
     def postcall(self, call_id: str) -> None:
         """Queue (or queue again) the call's post-call pass; one job row per call."""
         with Session(self.database) as session:
-            call = session.get(Call, call_id)
-            if call is None:
+            if queue_postcall(session, call_id) is None:
                 return
-            job_id = postcall_id(call_id)
-            job = session.get(Job, job_id) or Job(
-                id=job_id, tenant_id=call.tenant_id, kind="postcall", call_id=call_id
-            )
-            set_status(job, "queued")
-            job.progress = 0.0
-            session.add(job)
             session.commit()
         self.celery.send_task(postcall.TASK, [call_id])
 
@@ -81,12 +69,15 @@ class TaskQueue:
 
 
 class EmbeddedWorker:
-    """A `callscribe worker` process started and stopped with the server, and started again
-    if it dies. With the embedded broker, the tasks a dead worker had taken are released
-    before the next one starts: no other worker can hold them."""
+    """A worker process (`command`, e.g. `callscribe worker`, with `env` on top of this
+    process's environment) started and stopped with the server, and started again if it dies.
+    With the embedded broker, the tasks a dead worker had taken are released before the next
+    one starts: no other worker can hold them."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, command: list[str], env: dict[str, str], broker: BrokerConfig) -> None:
+        self.command = command
+        self.env = env
+        self.broker = broker
         self.process: subprocess.Popen | None = None
         self._watch: asyncio.Task | None = None
 
@@ -102,21 +93,13 @@ class EmbeddedWorker:
         await asyncio.to_thread(self._terminate)
 
     def _spawn(self) -> None:
-        if not self.settings.broker_url:
-            released = broker.release_leases(broker_path(self.settings))
+        if not self.broker.url:
+            released = broker.release_leases(self.broker.path)
             if released:
                 logger.warning("tasks of a stopped worker queued again", extra={"n": released})
-        env = {
-            **os.environ,
-            "CALLSCRIBE_DATABASE_URL": self.settings.database_url,
-            "CALLSCRIBE_VAR_DIR": str(Path(self.settings.var_dir).resolve()),
-            "CALLSCRIBE_MODEL": self.settings.model,
-            "CALLSCRIBE_BROKER_URL": self.settings.broker_url or "",
-            PARENT_ENV: str(os.getpid()),
-        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "callscribe", "worker"],
-            env=env,
+            self.command,
+            env={**os.environ, **self.env, PARENT_ENV: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the server, which stops the worker
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, func, select
 
-from admin_api.models import Job, TenantSettings, WebhookDelivery, utcnow
+from admin_api.models import Call, Job, TenantSettings, WebhookDelivery, utcnow
 
 ACTIVE = ("queued", "running")
 
@@ -14,6 +14,21 @@ ACTIVE = ("queued", "running")
 def postcall_id(call_id: str) -> str:
     """One post-call job per call: queueing it again reuses (and reruns) it."""
     return f"postcall-{call_id}"
+
+
+def queue_postcall(session: Session, call_id: str) -> Job | None:
+    """The call's post-call job, (again) queued at no progress; None when there is no call."""
+    call = session.get(Call, call_id)
+    if call is None:
+        return None
+    job_id = postcall_id(call_id)
+    job = session.get(Job, job_id) or Job(
+        id=job_id, tenant_id=call.tenant_id, kind="postcall", call_id=call_id
+    )
+    set_status(job, "queued")
+    job.progress = 0.0
+    session.add(job)
+    return job
 
 
 def for_tenant(session: Session, tenant_id: str | None, job_id: str) -> Job | None:

@@ -33,6 +33,7 @@ from admin_api.db import make_engine
 from admin_api.models import ApiKey, Call, Tenant, TranscriptSegment
 from admin_api.security import split_prefix
 from asr_core.evaluation import read_manifest, read_terms
+from telephony.session import CallSession
 from tests.browser import (
     artifacts_dir,
     chromium,
@@ -188,6 +189,37 @@ def test_bad_offers_and_callers_are_refused(server):
     )
     assert answer_type.status_code == 422
     assert not services(client).hub.calls and not services(client).telephony.webrtc.calls
+
+
+def test_an_offer_that_fails_after_its_call_opened_leaves_no_call_behind(server, monkeypatch):
+    """Whatever fails once the call is open (here: adding its leg) must end the call: it
+    must not stay active in the hub, holding its tenant's stream slot."""
+    client, database, key, _ = server
+
+    def broken_add_leg(self, name, fmt) -> None:
+        raise RuntimeError("no leg today")
+
+    monkeypatch.setattr(CallSession, "add_leg", broken_add_leg)
+
+    async def audio_offer() -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("audio", direction="sendonly")
+        pc.createDataChannel("captions")
+        try:
+            return await offer(pc)
+        finally:
+            await pc.close()
+
+    with pytest.raises(RuntimeError, match="no leg today"):
+        client.post(
+            "/v1/webrtc/offer",
+            json={"sdp": asyncio.run(audio_offer()), "type": "offer"},
+            headers=key,
+        )
+    assert not services(client).hub.calls and not services(client).telephony.webrtc.calls
+    assert services(client).asr.quotas.in_use("acme", "stream") == 0
+    with Session(database) as db:
+        assert [call.status for call in db.exec(select(Call))] == ["ended"]
 
 
 def foreign_credentials(client, database: Engine) -> list[dict]:

@@ -178,6 +178,7 @@ def test_a_call_is_transcribed_again_after_hang_up(stack, speech, tmp_path):
     url = f"/v1/calls/{session.id}/transcript"
     post = client.get(url, headers=keys["acme"]).json()
     assert post["pass"] == "post"
+    assert post["engine"] == "whisper" and post["model"] == "whisper-tiny.en", post
     assert [s["leg"] for s in post["segments"]] == ["agent", "customer"]  # one timeline
     assert "help" in post["segments"][0]["text"] and "tomorrow" in post["segments"][1]["text"]
     live = client.get(f"{url}?pass=live", headers=keys["acme"]).json()

@@ -19,7 +19,7 @@ CHUNK = 1 << 16
 @app.task(bind=True, name=TASK)
 def transcribe_job(self, job_id: str) -> dict:
     result = run_job(self, job_id, _transcribe)
-    if not context().settings.job_keep_input:
+    if not context().config.job_keep_input:
         # Done either way (its transcript is stored, or its input is unusable): the copy would
         # only fill the disk. Runs that crashed past their retries keep it, to look into.
         shutil.rmtree(_input_path(job_id).parent, ignore_errors=True)
@@ -27,27 +27,27 @@ def transcribe_job(self, job_id: str) -> dict:
 
 
 def _input_path(job_id: str) -> Path:
-    return jobs.input_path(Path(context().settings.var_dir) / "jobs", job_id)
+    return jobs.input_path(context().config.jobs_dir, job_id)
 
 
 def _transcribe(run: JobRun, job: Job):
-    settings = context().settings
+    config = context().config
     path = _input_path(job.id)
     if job.source_url:
         with Session(run.database) as session:
-            limit_mb = jobs.settings_of(session, job.tenant_id).job_max_mb or settings.job_max_mb
+            limit_mb = jobs.settings_of(session, job.tenant_id).job_max_mb or config.job_max_mb
         fetch(
             job.source_url,
             path,
             int(limit_mb * 1_000_000),
-            settings.webhook_timeout_s,
-            settings.outbound_allow_private,
+            config.webhook_timeout_s,
+            config.outbound_allow_private,
         )
     if not path.is_file():
         raise JobInputError("the job's input is gone (an upload is kept until its job is done)")
     run.total_s = probe_duration(path) or 0.0
     transcript = context().transcriber.transcribe(
-        path, decode_options(settings, job.language), progress=run.progress
+        path, decode_options(config.rules, job.language), progress=run.progress
     )
     return merged({"mixed": transcript.segments}), transcript.duration
 

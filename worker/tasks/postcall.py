@@ -32,8 +32,7 @@ def _transcribe(run: JobRun, job: Job):
     hotwords = None
     if call.hotwords:
         hotwords = HotwordIndex(HotwordList(decode(call.hotwords), call.hotword_version))
-    settings = context().settings
-    options = decode_options(settings, call.language, hotwords)
+    options = decode_options(context().config.rules, call.language, hotwords)
     transcriber = context().transcriber
     run.total_s = sum(_seconds(path) for path in recordings)
     legs, done, duration = {}, 0.0, 0.0

@@ -55,7 +55,7 @@ def _target(session: Session, job: Job) -> tuple[str | None, str]:
 
 @app.task(bind=True, name=TASK, max_retries=None)
 def deliver(self, job_id: str, event: str, delivery_id: str) -> dict:
-    settings = context().settings
+    config = context().config
     with Session(context().database) as session:
         job = session.get(Job, job_id)
         url, secret = _target(session, job)
@@ -78,9 +78,7 @@ def deliver(self, job_id: str, event: str, delivery_id: str) -> dict:
         },
     )
     try:
-        with open_url(
-            request, settings.webhook_timeout_s, settings.outbound_allow_private
-        ) as response:
+        with open_url(request, config.webhook_timeout_s, config.outbound_allow_private) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status, error = exc.code, f"HTTP {exc.code}"
@@ -101,8 +99,8 @@ def deliver(self, job_id: str, event: str, delivery_id: str) -> dict:
             )
         )
         session.commit()
-    if not delivered and attempt < settings.webhook_max_attempts:
-        raise self.retry(countdown=settings.worker_retry_base_s * 2 ** (attempt - 1))
+    if not delivered and attempt < config.webhook_max_attempts:
+        raise self.retry(countdown=config.retry_base_s * 2 ** (attempt - 1))
     return {"job_id": job_id, "delivered": delivered, "attempts": attempt}
 
 

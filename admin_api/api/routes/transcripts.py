@@ -36,9 +36,13 @@ def call_transcript(
     if call is None or not principal.can_access(call.tenant_id):
         raise ApiError(404, "call_not_found", f"no call {call_id!r}")
     rows = transcripts.segments(session, call_id=call_id, kind=pass_)
-    if pass_ == "post" and not rows:
-        _not_ready(session.get(Job, jobs.postcall_id(call_id)))
-    return _respond(rows, format, {"call_id": call_id, "pass": pass_, "status": call.status})
+    about = {"call_id": call_id, "pass": pass_, "status": call.status}
+    if pass_ == "post":
+        job = session.get(Job, jobs.postcall_id(call_id))
+        if not rows:
+            _not_ready(job)
+        about |= _decoded_by(job)
+    return _respond(rows, format, about)
 
 
 @router.get("/v1/jobs/{job_id}/transcript", response_model=None)
@@ -57,7 +61,14 @@ def job_transcript(
         rows = transcripts.segments(session, job_id=job_id)
     if job.status != "completed":
         _not_ready(job)
-    return _respond(rows, format, {"job_id": job_id, "pass": "post", "status": job.status})
+    about = {"job_id": job_id, "pass": "post", "status": job.status, **_decoded_by(job)}
+    return _respond(rows, format, about)
+
+
+def _decoded_by(job: Job | None) -> dict:
+    """The engine and model of a post-call or batch pass (json metadata; the model goes into
+    the transcript's own `model`)."""
+    return {"engine": job.engine, "model": job.model} if job is not None else {}
 
 
 def _not_ready(job: Job | None) -> None:
@@ -72,7 +83,7 @@ def _respond(rows: list[TranscriptSegment], fmt: str, about: dict) -> Response:
     with its leg and json gives each segment's `leg`."""
     labelled = len({row.leg for row in rows}) > 1
     if fmt == "json":
-        body = to_json(_transcript(rows, labelled=False))
+        body = to_json(_transcript(rows, labelled=False, model=about.get("model")))
         for segment, row in zip(body["segments"], rows, strict=True):
             segment["leg"] = row.leg
             segment["hotword_version"] = row.hotword_version
@@ -85,7 +96,9 @@ def _respond(rows: list[TranscriptSegment], fmt: str, about: dict) -> Response:
     return PlainTextResponse(render(_transcript(rows, labelled), fmt), media_type=MEDIA_TYPES[fmt])
 
 
-def _transcript(rows: list[TranscriptSegment], labelled: bool) -> Transcript:
+def _transcript(
+    rows: list[TranscriptSegment], labelled: bool, model: str | None = None
+) -> Transcript:
     segments = [
         Segment(
             start=row.start_ms / 1000,
@@ -101,4 +114,5 @@ def _transcript(rows: list[TranscriptSegment], labelled: bool) -> Transcript:
     ]
     languages = [row.language for row in rows if row.language]
     duration = max((row.end_ms for row in rows), default=0) / 1000
-    return Transcript(segments, duration, max(set(languages), key=languages.count, default=None))
+    language = max(set(languages), key=languages.count, default=None)
+    return Transcript(segments, duration, language, model=model)
