@@ -11,7 +11,7 @@ from admin_api.api.routes import (
     hotword_lists,
     jobs,
     keys,
-    session,
+    me,
     tenant_settings,
     tenants,
     tokens,
@@ -21,7 +21,7 @@ from admin_api.crud.hotword_lists import VersionConflict
 from admin_api.state import AdminState, Publisher, admin_state
 from asr_core.hotwords import HotwordLimits
 from common.errors import error_response, install_error_handlers
-from service.static import StrictStaticFiles, mount_shared_assets, strict_headers
+from common.static import StrictStaticFiles, mount_shared_assets, strict_headers
 
 UI_DIR = Path(__file__).parent / "ui"
 UI_HEADERS = strict_headers()
@@ -40,7 +40,7 @@ def install(app: FastAPI) -> None:
     app.include_router(transcripts.router)
     app.include_router(jobs.router)
     app.include_router(tenant_settings.router)
-    app.include_router(session.router)
+    app.include_router(me.router)
 
     @app.get("/admin", include_in_schema=False)
     def _admin_ui() -> RedirectResponse:

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from service.static import StrictStaticFiles, mount_shared_assets, strict_headers
+from common.static import StrictStaticFiles, mount_shared_assets, strict_headers
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 DEMO_HEADERS = strict_headers(
