@@ -67,7 +67,7 @@ def is_loopback(connection: HTTPConnection) -> bool:
         return host == "localhost"
 
 
-def key_authenticator(engine: Engine, token_secret: bytes, local_tenant: str | None = None):
+def key_authenticator(database: Engine, token_secret: bytes, local_tenant: str | None = None):
     """The ASR service's authentication hook: a key in a header, or a stream token in the
     query. With `local_tenant` (the embedded default, serving this machine only), callers on
     loopback that present neither act as that tenant."""
@@ -79,7 +79,7 @@ def key_authenticator(engine: Engine, token_secret: bytes, local_tenant: str | N
         keyless = not token and (not key or split_prefix(key) is None)
         if local_tenant is not None and keyless and is_loopback(connection):
             return Principal("local", TENANT, local_tenant)
-        with Session(engine) as session:
+        with Session(database) as session:
             if key:
                 return principal_for(session, key)
             if token:

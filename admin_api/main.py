@@ -63,10 +63,10 @@ def install(app: FastAPI) -> None:
 
 
 def create_admin_app(
-    engine: Engine, limits: HotwordLimits | None = None, publish: Publisher | None = None
+    database: Engine, limits: HotwordLimits | None = None, publish: Publisher | None = None
 ) -> FastAPI:
     """The admin API on its own (for a deployment that runs it behind its own proxy)."""
-    state = AdminState(engine, hotword_limits=limits or HotwordLimits())
+    state = AdminState(database, hotword_limits=limits or HotwordLimits())
     if publish is not None:
         state.publish = publish
     app = FastAPI(title="callscribe admin API", version="0.1.0")

@@ -401,8 +401,8 @@ def keys_create_admin(name: str = typer.Option("bootstrap", help="A label for th
     from admin_api.crud import audit, keys
 
     settings = get_settings()
-    engine = _database(settings)
-    with Session(engine) as session:
+    database = _database(settings)
+    with Session(database) as session:
         key, new = keys.create(session, ADMIN, None, name)
         audit.record(session, "cli", "key.create_admin", None, key.prefix, name=name)
         session.commit()

@@ -38,8 +38,8 @@ class TenantHotwords:
     """`ServiceConfig.hotwords_for`: principal -> that tenant's index; with `start`/`stop` it
     follows the bus and resyncs every `resync_s` seconds."""
 
-    def __init__(self, engine: Engine, bus: HotwordBus, resync_s: float = 30.0) -> None:
-        self.engine = engine
+    def __init__(self, database: Engine, bus: HotwordBus, resync_s: float = 30.0) -> None:
+        self.database = database
         self.bus = bus
         self.resync_s = resync_s
         self._applied: dict[str, Applied] = {}
@@ -72,7 +72,7 @@ class TenantHotwords:
         held = list(self._applied)
         if not held:
             return 0
-        with Session(self.engine) as session:
+        with Session(self.database) as session:
             rows = session.exec(
                 select(Tenant.id, Tenant.hotword_version).where(Tenant.id.in_(held))
             ).all()
@@ -86,7 +86,7 @@ class TenantHotwords:
 
     def _load(self, tenant_id: str) -> Applied | None:
         with self._load_lock:
-            with Session(self.engine) as session:
+            with Session(self.database) as session:
                 tenant = session.get(Tenant, tenant_id)
                 if tenant is None:
                     self._applied.pop(tenant_id, None)
