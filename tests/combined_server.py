@@ -5,6 +5,7 @@ from sqlmodel import Session
 from admin_api import migrate
 from admin_api.crud import keys
 from admin_api.db import make_engine
+from admin_api.models import Tenant
 from asr_core.audio import RawFormat
 from callscribe.config import Settings
 from callscribe.server import Services, build_app
@@ -26,6 +27,19 @@ def make_server(transcriber, tmp_path, **settings):
 def services(app) -> Services:
     """The `Services` a combined app was built with (`app` or a TestClient of it)."""
     return getattr(app, "app", app).state.services
+
+
+def tenant_database(url: str, tenant: str = "acme") -> str:
+    """A migrated admin database at `url` holding `tenant`; returns a key of that tenant (for
+    a server in another process: the database is closed again)."""
+    migrate.upgrade(url)
+    database = make_engine(url)
+    with Session(database) as session:
+        session.add(Tenant(id=tenant, name=tenant.title()))
+        session.commit()
+    key = new_key(database, "tenant", tenant)
+    database.dispose()
+    return key
 
 
 def new_key(database, scope, tenant_id=None) -> str:

@@ -5,6 +5,7 @@ they were sent, and a killed run's calls marked interrupted, this node's only.""
 import json
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from admin_api import migrate
@@ -16,12 +17,19 @@ from asr_core.streaming import Final, WordTiming
 from telephony.storage import CallStorage
 
 
-def test_a_call_from_opening_to_closing(database_url):
+@pytest.fixture
+def database(database_url):
+    """A migrated admin database (SQLite, then PostgreSQL) with tenant `acme`."""
     migrate.upgrade(database_url)
     database = make_engine(database_url)
     with Session(database) as session:
         session.add(Tenant(id="acme", name="Acme"))
         session.commit()
+    yield database
+    database.dispose()
+
+
+def test_a_call_from_opening_to_closing(database):
     storage = CallStorage(database, "host-a:7860")
     assert storage.lookup("acme", "c1") == (True, False)
     assert storage.lookup("nobody", "c1") == (False, False)
@@ -59,15 +67,9 @@ def test_a_call_from_opening_to_closing(database_url):
     )
     assert [w["word"] for w in json.loads(segment.words)] == ["hello", "there"]
     assert segment.hotword_version == 3
-    database.dispose()
 
 
-def test_at_start_only_this_nodes_active_calls_are_interrupted(database_url):
-    migrate.upgrade(database_url)
-    database = make_engine(database_url)
-    with Session(database) as session:
-        session.add(Tenant(id="acme", name="Acme"))
-        session.commit()
+def test_at_start_only_this_nodes_active_calls_are_interrupted(database):
     mine, other = CallStorage(database, "host-a:7860"), CallStorage(database, "host-b:7860")
     mine.open("left-over", "acme", "sip", None, None)
     mine.open("finished", "acme", "sip", None, None)
@@ -77,4 +79,3 @@ def test_at_start_only_this_nodes_active_calls_are_interrupted(database_url):
     with Session(database) as session:
         status = {call.id: call.status for call in session.exec(select(Call))}
     assert status == {"left-over": "interrupted", "finished": "ended", "elsewhere": "active"}
-    database.dispose()

@@ -9,13 +9,9 @@ import time
 import httpx
 import numpy as np
 import pytest
-from sqlmodel import Session
 from websockets.sync.client import connect
 
-from admin_api import migrate
-from admin_api.crud import keys
-from admin_api.db import make_engine
-from admin_api.models import Tenant
+from tests.combined_server import bearer, tenant_database
 from tests.helpers import espeak_audio, to_int16
 from tests.services import CallscribeServer
 
@@ -28,18 +24,11 @@ POSTCALL_S = 240  # the worker process starts (torch), loads the checkpoint, dec
 def test_serve_with_a_funaudio_folder_runs_funaudio_after_the_call_too(tmp_path):
     folder = write_tiny_checkpoint(tmp_path / "Fun-ASR-Nano-tiny")
     url = f"sqlite:///{tmp_path}/admin.db"
-    migrate.upgrade(url)
-    database = make_engine(url)
-    with Session(database) as session:
-        session.add(Tenant(id="acme", name="Acme"))
-        session.flush()
-        _, key = keys.create(session, "tenant", "acme", "test")
-        session.commit()
-    database.dispose()
+    key = tenant_database(url)
     speech = espeak_audio("Please call me tomorrow morning.", tmp_path)
     audio = np.concatenate([speech, np.zeros(16_000, np.float32)])
     settings = {"CALLSCRIBE_DATABASE_URL": url, "CALLSCRIBE_WORKER_EMBEDDED": "true"}
-    headers = {"Authorization": f"Bearer {key.secret}"}
+    headers = bearer(key)
 
     server = CallscribeServer(settings, model=str(folder))
     with server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:

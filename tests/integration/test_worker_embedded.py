@@ -8,12 +8,8 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from sqlmodel import Session
 
-from admin_api import migrate
-from admin_api.crud import keys
-from admin_api.db import make_engine
-from admin_api.models import Tenant
+from tests.combined_server import bearer, tenant_database
 from tests.helpers import espeak_audio, wav_bytes
 from tests.services import CallscribeServer
 
@@ -23,14 +19,7 @@ SENTENCE = "Please call me tomorrow morning about the meeting."
 @pytest.fixture
 def server(tmp_path):
     url = f"sqlite:///{tmp_path}/admin.db"
-    migrate.upgrade(url)
-    database = make_engine(url)
-    with Session(database) as session:
-        session.add(Tenant(id="acme", name="Acme"))
-        session.flush()
-        _, key = keys.create(session, "tenant", "acme", "test")
-        session.commit()
-    database.dispose()
+    key = tenant_database(url)
     settings = {
         "CALLSCRIBE_DATABASE_URL": url,
         "CALLSCRIBE_MODEL": "whisper-tiny.en",
@@ -38,7 +27,7 @@ def server(tmp_path):
         "CALLSCRIBE_WORKER_EMBEDDED": "true",
     }
     with CallscribeServer(settings) as running:
-        yield running, {"authorization": f"Bearer {key.secret}"}
+        yield running, bearer(key)
 
 
 def worker_process(server: CallscribeServer, other_than: int | None = None) -> psutil.Process:
