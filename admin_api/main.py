@@ -13,6 +13,7 @@ from admin_api.api.routes import (
     hotword_lists,
     jobs,
     keys,
+    search,
     session,
     tenant_settings,
     tenants,
@@ -58,6 +59,7 @@ def install(
     app.include_router(jobs.router)
     app.include_router(tenant_settings.router)
     app.include_router(session.router)
+    app.include_router(search.router)
 
     @app.get("/admin", include_in_schema=False)
     def _admin_ui() -> RedirectResponse:

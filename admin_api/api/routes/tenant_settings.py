@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
 from admin_api.api.routes.jobs import check_outbound
-from admin_api.crud import audit, jobs
+from admin_api.crud import audit, jobs, search
 from admin_api.models import TenantSettings
 from admin_api.schemas import TenantSettingsPublic, TenantSettingsUpdate
 from asr_core.service.errors import ApiError
@@ -36,7 +36,12 @@ def update_settings(
     if changes.get("webhook_url") is not None:
         changes["webhook_url"] = str(changes["webhook_url"])
         check_outbound(request.app.state.jobs, "webhook_url", changes["webhook_url"])
+    before = jobs.settings_of(session, tenant.id)
+    indexed_live = not before.redact or before.keep_original
     row = jobs.update_settings(session, tenant.id, changes)
+    if indexed_live != (not row.redact or row.keep_original):
+        session.flush()
+        search.reindex_live(session, tenant.id)  # live finals are stored unredacted
     audit.record(
         session,
         principal.key_prefix,
