@@ -19,7 +19,7 @@ from admin_api.api.deps import MediaPrincipalDep, PrincipalDep, SessionDep, scop
 from admin_api.auth import Principal
 from admin_api.crud import jobs, recordings
 from admin_api.models import Call, Job, Tenant, TranscriptSegment
-from admin_api.schemas import CallDetail, CallPublic, RecordingPublic
+from admin_api.schemas import CallDetail, CallPublic, JobPublic, RecordingPublic
 from asr_core.service.errors import ApiError
 
 router = APIRouter(tags=["calls"])
@@ -100,7 +100,7 @@ def get_call(call_id: str, principal: PrincipalDep, session: SessionDep) -> Call
             )
             for r in legs.values()
         ],
-        postcall=session.get(Job, jobs.postcall_id(call.id)),
+        postcall=_job(session.get(Job, jobs.postcall_id(call.id))),
     )
 
 
@@ -128,6 +128,10 @@ def get_recording(
         content_disposition_type="inline",
         headers={"cache-control": "private, no-store"},
     )
+
+
+def _job(job: Job | None) -> JobPublic | None:
+    return None if job is None else JobPublic.model_validate(job, from_attributes=True)
 
 
 def _call(session: Session, principal: Principal, call_id: str) -> Call:
