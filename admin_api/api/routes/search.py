@@ -55,6 +55,8 @@ def search_transcripts(
     query = index.normalise(q)
     if not query:
         raise ApiError(422, "invalid_query", "the query is empty")
+    if not query.isprintable():
+        raise ApiError(422, "invalid_query", "the query holds control characters")
     where = index.SearchFilter(
         query=query,
         tenant_id=scope(principal, session, tenant_id),
