@@ -5,12 +5,13 @@ are stored. A query is a substring, matched case-insensitively:
 
 - 3 characters or more: SQLite's FTS5 trigram table, or PostgreSQL's pg_trgm GIN index
   (`ILIKE`), which both find Mandarin substrings without a word segmenter;
-- 1 or 2 characters (a Mandarin word is often two) have no trigram to look up: `LIKE` over
-  the tenant's segments in the date range, the newest `SHORT_QUERY_SCAN` of them at most.
+- 1 or 2 characters (a Mandarin word is often two) have no trigram to look up: a substring
+  test over the tenant's segments in the date range, the newest `SHORT_QUERY_SCAN` of them.
 
-Every query is bounded by tenant (and date) first. Results are calls and batch jobs, ranked
-by how many of their segments match, then newest first; each carries its first matches in
-time order, with a snippet, the spans to highlight, and the time the match is said.
+Every query is bounded by tenant (and date) first, and reads at most `MAX_MATCHES` matching
+segments (the newest). Results are calls and batch jobs, ranked by how many of their segments
+match, then newest first; each carries its first matches in time order, with a snippet, the
+spans to highlight, and the time the match is said.
 """
 
 import json
@@ -18,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, desc, func, or_, select, text, update
+from sqlalchemy import ColumnElement, func, literal_column, select, text, update
+from sqlalchemy import Row as SqlRow
 from sqlmodel import Session, col
 
 from admin_api.models import Call, TranscriptSearch, TranscriptSegment
@@ -26,11 +28,14 @@ from admin_api.models import Call, TranscriptSearch, TranscriptSegment
 MIN_TRIGRAM = 3
 SHORT_QUERY_SCAN = 100_000
 """Segments a 1-2 character query reads at most (the newest in range): its cost is bounded."""
+MAX_MATCHES = 20_000
+"""Matching segments a query ranks at most (the newest)."""
 SNIPPET_CHARS = 160
 SNIPPET_LEAD = 50
 """Characters of context kept before the first match in a snippet."""
 
 Row = TranscriptSearch
+FOUND = (Row.segment_id, Row.leg, Row.kind, Row.start_ms, Row.end_ms, Row.text)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class SearchFilter:
 
 @dataclass
 class Match:
-    row: TranscriptSearch
+    row: SqlRow
+    """The index row's columns (`FOUND` of them)."""
     time_ms: int
     snippet: str
     highlights: list[tuple[int, int]]
@@ -67,7 +73,8 @@ class Page:
     total: int
     results: list[Result]
     complete: bool
-    """False when a short query read only the newest `SHORT_QUERY_SCAN` segments."""
+    """False when the search read part of the range only: a short query the newest
+    `SHORT_QUERY_SCAN` segments, or any query the newest `MAX_MATCHES` matches."""
 
 
 def normalise(query: str) -> str:
@@ -75,101 +82,109 @@ def normalise(query: str) -> str:
     return " ".join(query.split())
 
 
-def search(session: Session, where: SearchFilter, limit: int, offset: int, per_result: int) -> Page:
-    conditions, complete = _conditions(session, where)
-    owners = (col(Row.call_id), col(Row.job_id))
-    hits = func.count().label("hits")
-    grouped = (
-        select(*owners, hits, func.max(Row.at).label("at"))
-        .where(*conditions)
-        .group_by(*owners)
-        .order_by(desc("hits"), desc("at"), *owners)
-        .limit(limit)
-        .offset(offset)
-    )
-    results = [
-        Result(call_id, job_id, count) for call_id, job_id, count, _ in session.execute(grouped)
-    ]
-    total = session.execute(
-        select(func.count()).select_from(
-            select(*owners).where(*conditions).group_by(*owners).subquery()
+def search(
+    session: Session,
+    where: SearchFilter,
+    limit: int,
+    offset: int,
+    per_result: int,
+    indexed: bool = True,
+) -> Page:
+    """A page of results. The matching segments are read once (their owner, time and place,
+    no text), grouped and ranked here; only the page's first matches are read whole.
+    `indexed=False` matches by a plain substring scan instead (the baseline `bench.search`
+    compares with)."""
+    dialect = session.get_bind().dialect.name
+    trigram = indexed and len(where.query) >= MIN_TRIGRAM
+    # SQLite: with the FTS5 table, drive the query from its matches (rowid lookups); its
+    # planner would rather walk the tenant's index and test every row against them.
+    scope = _scope(where, by_rowid=trigram and dialect == "sqlite")
+    complete = True
+    if indexed and not trigram:
+        newest = select(Row.at).where(*scope).order_by(col(Row.at).desc())
+        cutoff = session.execute(newest.offset(SHORT_QUERY_SCAN).limit(1)).scalar()
+        if cutoff is not None:
+            scope.append(col(Row.at) > cutoff)
+            complete = False
+    # Newest first, so the order an owner first shows up in is its recency rank.
+    matching = session.execute(
+        select(Row.segment_id, Row.call_id, Row.job_id, Row.start_ms, Row.leg)
+        .where(*scope, _match(dialect, where.query, indexed))
+        .order_by(col(Row.at).desc(), col(Row.segment_id).desc())
+        .limit(MAX_MATCHES + 1)
+    ).all()
+    if len(matching) > MAX_MATCHES:
+        matching, complete = matching[:MAX_MATCHES], False
+    owners: dict[tuple, list] = {}
+    for row in matching:
+        owners.setdefault((row.call_id, None if row.call_id else row.job_id), []).append(row)
+    ranked = sorted(owners.items(), key=lambda item: -len(item[1]))  # stable: newest first
+    results = []
+    first: dict[int, Result] = {}
+    for (call_id, job_id), rows in ranked[offset : offset + limit]:
+        result = Result(call_id, job_id, len(rows))
+        results.append(result)
+        in_time = sorted(rows, key=lambda r: (r.start_ms, r.leg, r.segment_id))[:per_result]
+        first.update((r.segment_id, result) for r in in_time)
+    if first:
+        pattern = match_pattern(where.query)
+        found = session.execute(
+            select(*FOUND, TranscriptSegment.words)
+            .join(TranscriptSegment, col(TranscriptSegment.id) == Row.segment_id)
+            .where(col(Row.segment_id).in_(first))
+            .order_by(col(Row.start_ms), col(Row.leg), col(Row.segment_id))
         )
-    ).scalar_one()
-    if results:
-        _fill_matches(session, where.query, conditions, results, per_result)
-    return Page(total, results, complete)
+        for row in found:
+            first[row.segment_id].matches.append(_match_in(row, json.loads(row.words), pattern))
+    return Page(len(owners), results, complete)
 
 
-def _conditions(session: Session, where: SearchFilter) -> tuple[list[ColumnElement], bool]:
+def _scope(where: SearchFilter, by_rowid: bool = False) -> list[ColumnElement]:
+    """The tenant, dates, leg and pass; `by_rowid` keeps SQLite from using an index for them
+    (a unary `+` on the column, SQLite's way to say so)."""
+
+    def column(attribute) -> ColumnElement:
+        name = col(attribute).name
+        return (
+            literal_column(f"+{Row.__tablename__}.{name}", col(attribute).type)
+            if by_rowid
+            else col(attribute)
+        )
+
     scope: list[ColumnElement] = []
     if where.tenant_id is not None:
-        scope.append(col(Row.tenant_id) == where.tenant_id)
+        scope.append(column(Row.tenant_id) == where.tenant_id)
     if where.since is not None:
-        scope.append(col(Row.at) >= where.since)
+        scope.append(column(Row.at) >= where.since)
     if where.until is not None:
-        scope.append(col(Row.at) < where.until)
+        scope.append(column(Row.at) < where.until)
     if where.leg is not None:
-        scope.append(col(Row.leg) == where.leg)
+        scope.append(column(Row.leg) == where.leg)
     if where.kind is not None:
-        scope.append(col(Row.kind) == where.kind)
-    if len(where.query) >= MIN_TRIGRAM:
-        if session.get_bind().dialect.name == "sqlite":
-            phrase = '"' + where.query.replace('"', '""') + '"'
+        scope.append(column(Row.kind) == where.kind)
+    return scope
+
+
+def _match(dialect: str, query: str, indexed: bool) -> ColumnElement:
+    if indexed and len(query) >= MIN_TRIGRAM:
+        if dialect == "sqlite":
+            phrase = '"' + query.replace('"', '""') + '"'
             matching = text(
                 "SELECT rowid FROM transcript_search_fts WHERE transcript_search_fts MATCH :phrase"
             ).bindparams(phrase=phrase)
-            return [*scope, col(Row.segment_id).in_(matching)], True
-        return [*scope, _like(where.query)], True
-    in_range = (
-        select(Row.segment_id)
-        .where(*scope)
-        .order_by(col(Row.at).desc(), col(Row.segment_id).desc())
-    )
-    beyond = session.execute(in_range.offset(SHORT_QUERY_SCAN).limit(1)).first()
-    newest = in_range.limit(SHORT_QUERY_SCAN)
-    return [*scope, col(Row.segment_id).in_(newest), _like(where.query)], beyond is None
+            return col(Row.segment_id).in_(matching)
+        return col(Row.text).ilike(_like_pattern(query), escape="\\")
+    # No trigram to look up (or no index wanted): a plain substring test. SQLite's LIKE is
+    # that (case-insensitive, on the plain table); PostgreSQL gets strpos, which its planner
+    # cannot mistake for a pg_trgm query (that would read the whole GIN index).
+    if dialect == "sqlite":
+        return col(Row.text).like(_like_pattern(query), escape="\\")
+    return func.strpos(func.lower(Row.text), func.lower(query)) > 0
 
 
-def _like(query: str) -> ColumnElement:
+def _like_pattern(query: str) -> str:
     escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return col(Row.text).ilike(f"%{escaped}%", escape="\\")
-
-
-def _fill_matches(
-    session: Session,
-    query: str,
-    conditions: list[ColumnElement],
-    results: list[Result],
-    per_result: int,
-) -> None:
-    """The first `per_result` matching segments of each result, in time order, with words."""
-    calls = [r.call_id for r in results if r.call_id is not None]
-    jobs = [r.job_id for r in results if r.call_id is None and r.job_id is not None]
-    place = (
-        func.row_number()
-        .over(
-            partition_by=(Row.call_id, Row.job_id),
-            order_by=(col(Row.start_ms), col(Row.leg), col(Row.segment_id)),
-        )
-        .label("place")
-    )
-    owned = or_(
-        col(Row.call_id).in_(calls), and_(col(Row.call_id).is_(None), col(Row.job_id).in_(jobs))
-    )
-    ranked = select(Row.segment_id, place).where(*conditions, owned).subquery()
-    rows = session.execute(
-        select(Row, TranscriptSegment.words)
-        .join(ranked, ranked.c.segment_id == Row.segment_id)
-        .join(TranscriptSegment, col(TranscriptSegment.id) == Row.segment_id)
-        .where(ranked.c.place <= per_result)
-        .order_by(col(Row.start_ms), col(Row.leg), col(Row.segment_id))
-    )
-    by_owner = {(r.call_id, r.job_id if r.call_id is None else None): r for r in results}
-    pattern = match_pattern(query)
-    for row, words in rows:
-        result = by_owner.get((row.call_id, row.job_id if row.call_id is None else None))
-        if result is not None:
-            result.matches.append(_match(row, json.loads(words), pattern))
+    return f"%{escaped}%"
 
 
 def match_pattern(query: str) -> re.Pattern:
@@ -177,7 +192,7 @@ def match_pattern(query: str) -> re.Pattern:
     return re.compile(r"\s+".join(re.escape(part) for part in query.split(" ")), re.IGNORECASE)
 
 
-def _match(row: TranscriptSearch, words: list[dict], pattern: re.Pattern) -> Match:
+def _match_in(row: SqlRow, words: list[dict], pattern: re.Pattern) -> Match:
     found = list(pattern.finditer(row.text))
     first = found[0].start() if found else 0
     snippet, highlights = snippet_of(row.text, [(m.start(), m.end()) for m in found])
@@ -199,7 +214,7 @@ def snippet_of(
     return snippet, inside
 
 
-def time_of(row: TranscriptSearch, words: list[dict], offset: int) -> int:
+def time_of(row: SqlRow, words: list[dict], offset: int) -> int:
     """When the character at `offset` of the segment's text is said: the start of the word
     that holds it, else (no word times) in proportion within the segment."""
     cursor = 0
