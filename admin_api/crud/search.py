@@ -106,11 +106,18 @@ def search(
         if cutoff is not None:
             scope.append(col(Row.at) > cutoff)
             complete = False
+    # OFFSET 0 fences the match off from the ORDER BY ... LIMIT: else a planner walks the
+    # time index newest first, hoping to stop early, and tests every row of a rare word.
+    hits = (
+        select(Row.segment_id, Row.call_id, Row.job_id, Row.start_ms, Row.leg, Row.at)
+        .where(*scope, _match(dialect, where.query, indexed))
+        .offset(0)
+        .subquery()
+    )
     # Newest first, so the order an owner first shows up in is its recency rank.
     matching = session.execute(
-        select(Row.segment_id, Row.call_id, Row.job_id, Row.start_ms, Row.leg)
-        .where(*scope, _match(dialect, where.query, indexed))
-        .order_by(col(Row.at).desc(), col(Row.segment_id).desc())
+        select(hits.c.segment_id, hits.c.call_id, hits.c.job_id, hits.c.start_ms, hits.c.leg)
+        .order_by(hits.c.at.desc(), hits.c.segment_id.desc())
         .limit(MAX_MATCHES + 1)
     ).all()
     if len(matching) > MAX_MATCHES:
