@@ -143,6 +143,8 @@ def search(
         )
         for row in found:
             first[row.segment_id].matches.append(_match_in(row, json.loads(row.words), pattern))
+        for result in results:  # in the order they are said
+            result.matches.sort(key=lambda m: (m.time_ms, m.row.leg, m.row.segment_id))
     return Page(len(owners), results, complete)
 
 

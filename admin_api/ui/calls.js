@@ -51,8 +51,8 @@ function duration(call) {
   return start ? clock(end - start) : "";
 }
 
-const hotwords = (call) =>
-  call.hotword_version === null ? "none" : `version ${call.hotword_version}`;
+/** The tenant's hot-word version (0: the tenant never had a list). */
+const hotwords = (call) => (call.hotword_version ? `version ${call.hotword_version}` : "none");
 
 const legRank = (leg) => (LEG_ORDER.includes(leg) ? LEG_ORDER.indexOf(leg) : LEG_ORDER.length);
 const byLeg = (a, b) => legRank(a) - legRank(b) || a.localeCompare(b);
@@ -781,6 +781,7 @@ async function followCall(call) {
   page.seen.clear();
   page.columns.clear();
   $("live-columns").replaceChildren();
+  delete $("live-columns").dataset.listening;
   for (const leg of call.legs) liveColumn(leg);
   page.events = new CallEvents(call, onCallEvent, (reason) => {
     if (reason) $("call-alerts").append(el("p", { class: "alert" }, reason));
@@ -839,6 +840,8 @@ function addLiveFinal(final) {
 function onCallEvent(event) {
   if (event.type === "listening") {
     for (const leg of event.legs) liveColumn(leg);
+    page.call.legs = [...event.legs];
+    $("live-columns").dataset.listening = "true";
   } else if (event.type === "partial" && event.leg) {
     liveColumn(event.leg).partial.textContent = event.text;
   } else if (event.type === "final" && event.leg) {
