@@ -15,6 +15,7 @@ to the test artifacts.
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -330,6 +331,15 @@ def open_the_finished_call(page, console: Console, call_id: str) -> None:
     expect(post).to_contain_text("subscription", ignore_case=True)
     expect(page.get_by_test_id("player-customer")).to_be_visible()
     expect(page.get_by_test_id("player-agent")).to_be_visible()
+
+    # From the keyboard: a segment's time is a button that plays its leg from there.
+    agent_turn = post.locator('.turn[data-leg="agent"]').first
+    agent_turn.locator("button.time").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "audio => !audio.paused", arg=page.get_by_test_id("player-agent").element_handle()
+    )
+    expect(agent_turn).to_have_class(re.compile(r"\bplaying\b"))
 
     word = post.locator('[data-leg="customer"] .word', has_text=SEARCHED).first
     start_ms = int(word.get_attribute("data-start"))

@@ -86,6 +86,8 @@ def test_a_two_leg_call_on_the_console(server, speech):
     assert part.headers["content-range"] == f"bytes 1000-1999/{customer['bytes']}"
     token = client.post("/v1/tokens", json={}, headers=acme).json()["token"]
     assert client.get(recording, params={"token": token}).status_code == 200
+    assert client.get(recording, headers=admin).content == whole.content  # admin keys too
+    assert client.get(f"/v1/calls/{session.id}", headers=admin).json() == detail
     assert client.get(recording).status_code == 401
     assert client.get(recording, headers=keys["globex"]).status_code == 404
     assert client.get(f"{recording}.wav", headers=acme).status_code == 422  # leg names only
