@@ -38,7 +38,7 @@ const ctx = {
 // ---------------------------------------------------------------- small helpers
 
 /** 83_000 ms -> "1:23"; hours when there are some. */
-export function clock(ms) {
+function clock(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   const [h, m, s] = [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60];
   const mm = h ? String(m).padStart(2, "0") : String(m);
@@ -717,7 +717,18 @@ function leaveCall() {
   page.events = null;
   for (const timer of page.timers) clearTimeout(timer);
   page.timers = [];
-  for (const audio of page.players.values()) audio.pause();
+  releasePlayers();
+}
+
+/** Stop the players and let go of their downloads: a media element left loading keeps its
+ * connection, and a browser has only a few per server. */
+function releasePlayers() {
+  for (const audio of page.players.values()) {
+    audio.pause();
+    audio.removeAttribute("src");
+    audio.load();
+  }
+  page.players.clear();
 }
 
 async function openCall(id, params) {
@@ -731,9 +742,12 @@ async function openCall(id, params) {
   $("call-back").setAttribute("href", href);
   $("call-back-label").textContent = label;
   $("call-title").textContent = `Call ${id}`;
-  $("call-status").replaceChildren();
-  $("call-meta").replaceChildren();
-  $("call-alerts").replaceChildren();
+  // Nothing of the call shown before stays on screen while this one loads.
+  for (const node of ["call-status", "call-meta", "call-alerts", "players", "live-pass"]) {
+    $(node).replaceChildren();
+  }
+  $("post-pass").replaceChildren();
+  $("post-status").textContent = "";
   show($("call-live"), false);
   show($("call-past"), false);
   let call;
@@ -888,7 +902,7 @@ async function showPastCall(call, params) {
 }
 
 async function renderPlayers(call) {
-  page.players.clear();
+  releasePlayers();
   const players = [];
   for (const recording of call.recordings) {
     const token = await tokenFor(call.tenant_id).catch(() => null);
@@ -1001,13 +1015,12 @@ function renderPass(list, segments, pass) {
 function seek(leg, ms, { play = true } = {}) {
   const audio = page.players.get(leg) ?? page.players.values().next().value;
   if (!audio) return;
-  const go = () => {
-    audio.currentTime = ms / 1000;
-    markPlaying(leg, ms / 1000);
-    if (play) audio.play().catch(() => {});
-  };
-  if (audio.readyState >= 1) go();
-  else audio.addEventListener("loadedmetadata", go, { once: true });
+  const at = ms / 1000;
+  if (audio.readyState >= 1) audio.currentTime = at;
+  else audio.addEventListener("loadedmetadata", () => (audio.currentTime = at), { once: true });
+  markPlaying(leg, at);
+  // Now, within the click: browsers allow playback started by the user's own gesture only.
+  if (play) audio.play().catch(() => {});
   audio.scrollIntoView({ block: "nearest" });
 }
 

@@ -10,7 +10,7 @@ export const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------- API calls
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
     this.status = status;

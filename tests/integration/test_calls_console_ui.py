@@ -267,11 +267,13 @@ def watch_the_call_live(page, console: Console, call_id: str) -> list[float]:
 
 OBSERVE_PARTIALS = """() => {
   window.sawPartial = false;
-  new MutationObserver(() => {
-    const partials = document.querySelectorAll("[data-testid=live-partial]");
-    if ([...partials].some((p) => p.textContent.trim())) window.sawPartial = true;
-  }).observe(document.getElementById("live-columns"),
-             {childList: true, subtree: true, characterData: true});
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const partial = record.target.closest?.("[data-testid=live-partial]");
+      const text = [...record.addedNodes].map((node) => node.textContent).join("");
+      if (partial && text.trim()) window.sawPartial = true;  // even if replaced since
+    }
+  }).observe(document.getElementById("live-columns"), {childList: true, subtree: true});
 }"""
 
 
@@ -286,8 +288,10 @@ def open_the_call_in_a_tab(page, console: Console, call_id: str):
     tab.goto(f"{console.server.url}/admin/#/calls/c/{call_id}")
     tab.fill("#login-key", console.admin_key)
     tab.click("#login-submit")
-    expect(tab.get_by_test_id("call-status")).to_have_text("active")
+    expect(tab.get_by_test_id("call-status")).to_have_text("active", timeout=30_000)
     tab.evaluate(OBSERVE_PARTIALS)
+    # From when its socket listens: what the server sends from then on must show.
+    expect(tab.get_by_test_id("live-columns")).to_have_attribute("data-listening", "true")
     return tab, time.time() * 1000, problems
 
 
@@ -337,7 +341,9 @@ def open_the_finished_call(page, console: Console, call_id: str) -> None:
     agent_turn.locator("button.time").focus()
     page.keyboard.press("Enter")
     page.wait_for_function(
-        "audio => !audio.paused", arg=page.get_by_test_id("player-agent").element_handle()
+        "audio => !audio.paused",
+        arg=page.get_by_test_id("player-agent").element_handle(),
+        timeout=30_000,
     )
     expect(agent_turn).to_have_class(re.compile(r"\bplaying\b"))
 
@@ -348,7 +354,7 @@ def open_the_finished_call(page, console: Console, call_id: str) -> None:
     page.wait_for_function(
         "([audio, t]) => !audio.paused && audio.currentTime > t",
         arg=[player.element_handle(), start_ms / 1000],
-        timeout=10_000,
+        timeout=30_000,
     )
     assert 206 in ranges, ranges  # the media element read the recording by ranges
     expect(post.locator(".turn.playing")).to_have_count(1)
@@ -379,11 +385,12 @@ def search_for_a_word(page, console: Console, call_id: str) -> None:
         assert [r["id"] for r in found["results"]] == [call_id]
     result.get_by_test_id("match-time").first.click()
     expect(page.get_by_test_id("call-title")).to_have_text(f"Call {call_id}")
+    expect(page.get_by_test_id("post-segment").first).to_be_visible(timeout=30_000)
     player = page.get_by_test_id("player-customer")
     page.wait_for_function(
         "([audio, t]) => Math.abs(audio.currentTime - t) < 0.5",
         arg=[player.element_handle(), times[0] / 1000],
-        timeout=10_000,
+        timeout=30_000,
     )
     expect(page.get_by_test_id("call-back")).to_contain_text("Search results")
 
