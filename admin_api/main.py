@@ -12,6 +12,7 @@ from admin_api.api.routes import (
     jobs,
     keys,
     me,
+    search,
     tenant_settings,
     tenants,
     tokens,
@@ -41,6 +42,7 @@ def install(app: FastAPI) -> None:
     app.include_router(jobs.router)
     app.include_router(tenant_settings.router)
     app.include_router(me.router)
+    app.include_router(search.router)
 
     @app.get("/admin", include_in_schema=False)
     def _admin_ui() -> RedirectResponse:

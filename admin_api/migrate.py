@@ -10,6 +10,20 @@ from sqlalchemy import create_engine
 
 from admin_api.db import make_sqlite_folder
 
+UNMANAGED = ("transcript_search_fts", "ix_transcript_search_text_trgm")
+"""Database objects that migration 0007 makes by hand, outside the models: the SQLite FTS5
+table (with its shadow tables) and the PostgreSQL trigram index."""
+
+
+def is_managed(name: str | None) -> bool:
+    """Whether Alembic's autogenerate compares `name` with the models."""
+    return name is None or not name.startswith(UNMANAGED)
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic's `include_name` hook: leave the hand-made search objects alone."""
+    return is_managed(name)
+
 
 def _config(url: str) -> Config:
     config = Config()

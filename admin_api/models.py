@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlmodel import Field, SQLModel, UniqueConstraint
+from sqlmodel import Field, Index, SQLModel, UniqueConstraint
 
 
 def utcnow() -> datetime:
@@ -127,6 +127,37 @@ class TranscriptSegment(SQLModel, table=True):
     """The text before redaction, when the tenant keeps originals."""
     language: str | None = Field(default=None, max_length=8)
     hotword_version: int | None = None
+
+
+class TranscriptSearch(SQLModel, table=True):
+    """The transcript search index: one row per searchable segment, kept by database triggers
+    on `transcript_segment` (migration 0007), so every way a segment is stored (live finals,
+    post-call and batch passes) is indexed in the same transaction. It carries the owner's
+    tenant and time, so a search is bounded by tenant and date before any text is matched.
+    SQLite adds an FTS5 trigram table over `text`, PostgreSQL a pg_trgm GIN index."""
+
+    __tablename__ = "transcript_search"
+    __table_args__ = (
+        Index("ix_transcript_search_tenant_at", "tenant_id", "at"),
+        Index("ix_transcript_search_at", "at"),
+    )
+
+    segment_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    """`transcript_segment.id` (on SQLite also the FTS5 table's rowid)."""
+    tenant_id: str = Field(max_length=64)
+    call_id: str | None = Field(default=None, max_length=64)
+    job_id: str | None = Field(default=None, max_length=64)
+    leg: str = Field(max_length=32)
+    kind: str = Field(max_length=8)
+    """`live` or `post`, as in `transcript_segment`."""
+    start_ms: int
+    end_ms: int
+    at: datetime
+    """When the call started (or the batch job was created): what `since`/`until` filter."""
+    text: str
+    """The stored text, which is the redacted one where the tenant redacts; `original_text`
+    is never indexed, nor are live finals of a tenant that redacts without keeping originals
+    (they are stored as they were sent, unredacted)."""
 
 
 class Job(SQLModel, table=True):

@@ -115,6 +115,11 @@ class AuditPublic(BaseModel):
 
 class TokenCreate(BaseModel):
     ttl_s: int = Field(300, ge=10, le=3600, description="Lifetime in seconds")
+    tenant_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Admin keys: the tenant the token acts for (a tenant key's is its own)",
+    )
 
 
 class TokenCreated(BaseModel):
@@ -132,6 +137,13 @@ class CallPublic(BaseModel):
     """`active`, `ended`, or `interrupted` (the gateway went down during the call)."""
     started_at: datetime
     ended_at: datetime | None
+    language: str | None = None
+    """The language the call is decoded in (None: detected per segment)."""
+    hotword_version: int | None = None
+    """The tenant's hot-word version: the one the call ended with, or for a call in progress
+    the one its next segment uses."""
+    legs: list[str] = Field(default_factory=list)
+    """Legs with stored finals (`agent`, `customer`, `mixed`)."""
 
 
 class JobPublic(BaseModel):
@@ -156,6 +168,21 @@ class JobPublic(BaseModel):
     engine: str | None
     """The ASR engine of the stored transcript (`whisper`, `funaudio`), once completed."""
     model: str | None
+
+
+class RecordingPublic(BaseModel):
+    leg: str
+    url: str
+    """`/v1/calls/{id}/recordings/{leg}`: WAV, with HTTP Range (tenant key, or `?token=`)."""
+    bytes: int
+    duration_s: float
+
+
+class CallDetail(CallPublic):
+    recordings: list[RecordingPublic]
+    """One per leg, once the call has ended (empty while it is in progress)."""
+    postcall: JobPublic | None
+    """The post-call pass, if one was queued."""
 
 
 class DeliveryPublic(BaseModel):
@@ -195,3 +222,48 @@ class TenantSettingsPublic(BaseModel):
     job_max_mb: float | None
     max_active_jobs: int | None
     updated_at: datetime
+
+
+class SearchMatch(BaseModel):
+    segment_id: int
+    pass_: Literal["live", "postcall"] = Field(serialization_alias="pass")
+    """`live`: a final as it was sent; `postcall`: the post-call (or batch) transcript."""
+    leg: str
+    start_ms: int
+    end_ms: int
+    time_ms: int
+    """When the match is said: its word's start (estimated within the segment when the
+    segment has no word times), in ms from the start of the call or file."""
+    text: str
+    snippet: str
+    """Up to 160 characters around the first match, "…" where cut."""
+    highlights: list[tuple[int, int]]
+    """`[start, end)` character spans of the matches in `snippet`."""
+
+
+class SearchResult(BaseModel):
+    type: Literal["call", "job"]
+    id: str
+    tenant_id: str
+    at: datetime
+    """When the call started, or the job was created."""
+    status: str
+    source: str | None
+    """A call's gateway (`sip`, `webrtc`, `twilio`, ...)."""
+    file_name: str | None
+    """A batch job's input file."""
+    language: str | None
+    match_count: int
+    """Matching segments in all; `matches` holds the first few."""
+    matches: list[SearchMatch]
+
+
+class SearchPage(BaseModel):
+    query: str
+    total: int
+    """Calls and jobs that match."""
+    limit: int
+    offset: int
+    complete: bool
+    """False when a 1-2 character query read only the newest 100,000 segments in range."""
+    results: list[SearchResult]

@@ -107,9 +107,20 @@ def openapi_routes(client):
             yield path, method
 
 
-def fill_path(path: str, tenant: str) -> str:
+def fill_path(
+    path: str, tenant: str, call_id: str = "call-1", job_id: str = "job-1", leg: str = "mixed"
+) -> str:
     return (
         path.replace("{tenant_id}", tenant)
         .replace("{name}", "products")
         .replace("{prefix}", "cs_00000000")
+        .replace("{call_id}", call_id)
+        .replace("{job_id}", job_id)
+        .replace("{leg}", leg)
     )
+
+
+def query_parameters(client, path: str, method: str) -> set[str]:
+    """The query parameters the app documents for one route."""
+    operation = client.get("/openapi.json").json()["paths"][path][method]
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}

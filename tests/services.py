@@ -408,14 +408,18 @@ class PostgresServer(_Server):
             "--shared_buffers=32MB",
         ]
 
-    def new_database(self, name: str | None = None) -> str:
-        """Create an empty database (a fresh name unless given) and return its URL."""
+    def new_database(self, name: str | None = None, ctype: str | None = None) -> str:
+        """Create an empty database (a fresh name unless given) and return its URL; `ctype`
+        sets its LC_CTYPE (the cluster's is C), e.g. `C.UTF-8` as production databases have."""
         if name is None:
             self._databases += 1
             name = f"test_{os.getpid()}_{self._databases}"
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
             raise ValueError(f"database name {name!r}: use lower-case letters, digits and _")
-        self.execute(f'CREATE DATABASE "{name}"')
+        if ctype is not None and not re.fullmatch(r"[\w.-]{1,40}", ctype):
+            raise ValueError(f"locale {ctype!r}")
+        locale = f" TEMPLATE template0 LC_CTYPE '{ctype}'" if ctype else ""
+        self.execute(f'CREATE DATABASE "{name}"{locale}')
         return self.url_for(name)
 
     def drop_database(self, name_or_url: str) -> None:

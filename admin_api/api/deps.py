@@ -6,13 +6,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from admin_api.auth import Principal, presented_key, principal_for
+from admin_api.auth import Principal, presented_key, principal_for, principal_for_token
 from admin_api.models import Tenant
-from admin_api.state import AdminDep
+from admin_api.state import AdminDep as StateDep
 from common.errors import ApiError
 
 
-def get_session(state: AdminDep) -> Iterator[Session]:
+def get_session(state: StateDep) -> Iterator[Session]:
     with Session(state.database) as session:
         yield session
 
@@ -25,6 +25,19 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_media_principal(request: Request, session: SessionDep, state: StateDep) -> Principal:
+    """A key in a header, or a stream token in the query: what an `<audio>` element can send.
+    Only media routes take tokens; the rest of the admin API needs the key itself."""
+    key = presented_key(request)
+    token = request.query_params.get("token")
+    if key is None and token:
+        return principal_for_token(session, state.token_secret, token)
+    return principal_for(session, key)
+
+
+MediaPrincipalDep = Annotated[Principal, Depends(get_media_principal)]
 
 
 def require_admin(principal: PrincipalDep) -> Principal:
@@ -45,3 +58,13 @@ def get_tenant(tenant_id: str, principal: PrincipalDep, session: SessionDep) -> 
 
 
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
+
+
+def scoped_tenant(principal: Principal, session: Session, tenant_id: str | None) -> str | None:
+    """The tenant a listing covers: a tenant key's own, an admin's pick, or every tenant
+    (None) for an admin who names none. Naming a tenant one cannot see is not found."""
+    if tenant_id is not None and (
+        not principal.can_access(tenant_id) or session.get(Tenant, tenant_id) is None
+    ):
+        raise ApiError(404, "tenant_not_found", f"no tenant {tenant_id!r}")
+    return tenant_id if principal.is_admin else principal.tenant_id

@@ -1,7 +1,23 @@
-// callscribe admin UI: a plain ES module, no build step, no dependencies.
+// callscribe admin UI: plain ES modules, no build step, no dependencies.
 // Everything the API returns is put on the page as text (textContent), never as HTML.
 
-const API_ROOT = new URL("../", window.location.href); // the UI lives at <root>/admin/
+import {
+  $,
+  api,
+  busy,
+  describe,
+  download,
+  el,
+  fail,
+  plural,
+  session,
+  setMessage,
+  show,
+  timeCell,
+  when,
+} from "./lib.js";
+import { hideCalls, initCalls, showCalls } from "./calls.js";
+
 const KEY_STORAGE = "callscribe.admin.key";
 const TENANT_STORAGE = "callscribe.admin.tenant";
 const NOTICE_STORAGE = "callscribe.admin.notice";
@@ -15,105 +31,7 @@ const state = {
   dirty: false, // the phrase table has unsaved edits
 };
 
-const $ = (id) => document.getElementById(id);
 const isAdmin = () => state.me?.scope === "admin";
-
-// ---------------------------------------------------------------- API calls
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(method, path, { json, form, query, text = false } = {}) {
-  const url = new URL(path.replace(/^\//, ""), API_ROOT);
-  for (const [name, value] of Object.entries(query ?? {})) {
-    if (value !== undefined && value !== null) url.searchParams.set(name, value);
-  }
-  const headers = { Authorization: `Bearer ${state.key}` };
-  let body;
-  if (json !== undefined) {
-    headers["Content-Type"] = "application/json";
-    body = JSON.stringify(json);
-  } else if (form) {
-    body = form;
-  }
-  let response;
-  try {
-    response = await fetch(url, { method, headers, body, cache: "no-store" });
-  } catch (error) {
-    throw new ApiError(0, "network_error", `The server could not be reached (${error.message}).`);
-  }
-  if (!response.ok) {
-    const error = await errorFrom(response);
-    if (error.status === 401 && state.me) {
-      logout(`Logged out: ${error.message}.`);
-    }
-    throw error;
-  }
-  if (response.status === 204) return null;
-  if (text) return response.text();
-  const type = response.headers.get("content-type") ?? "";
-  return type.includes("json") ? response.json() : response.text();
-}
-
-async function errorFrom(response) {
-  let message = `${response.status} ${response.statusText}`.trim();
-  let code = "http_error";
-  try {
-    const data = await response.json();
-    if (data?.error?.message) {
-      message = data.error.message;
-      code = data.error.code ?? code;
-    } else if (data?.detail) {
-      message = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
-    }
-  } catch {
-    // not JSON: keep the status line
-  }
-  return new ApiError(response.status, code, message);
-}
-
-// ---------------------------------------------------------------- small DOM helpers
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (["value", "checked", "disabled", "hidden"].includes(name)) node[name] = value;
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-function show(node, visible = true) {
-  node.hidden = !visible;
-}
-
-function setMessage(node, message) {
-  node.replaceChildren();
-  if (message instanceof Node) node.append(message);
-  else if (message) node.textContent = message;
-  show(node, Boolean(message));
-}
-
-function describe(error) {
-  return error instanceof ApiError || error instanceof Error ? error.message : String(error);
-}
-
-function fail(node, error, prefix = "") {
-  setMessage(node, `${prefix}${describe(error)}`);
-}
 
 let noticeTimer = null;
 function notice(message) {
@@ -121,20 +39,6 @@ function notice(message) {
   setMessage(node, message);
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => show(node, false), 6000);
-}
-
-/** Runs `action` with `button` disabled; errors go to `errorNode` (or the page banner). */
-async function busy(button, errorNode, action) {
-  if (button) button.disabled = true;
-  if (errorNode) setMessage(errorNode, "");
-  try {
-    return await action();
-  } catch (error) {
-    fail(errorNode ?? $("global-error"), error);
-    return undefined;
-  } finally {
-    if (button) button.disabled = false;
-  }
 }
 
 /** Destructive buttons ask for a second click instead of a browser dialog. */
@@ -159,44 +63,6 @@ function disarm(button) {
   button.classList.remove("armed");
 }
 
-function parseTime(value) {
-  // SQLite hands back naive UTC times: read a time without an offset as UTC.
-  const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`;
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? null : date;
-}
-
-/** Local time, compact: 2026-05-04 14:03. */
-function when(value) {
-  const date = value ? parseTime(value) : null;
-  if (!date) return value ?? "";
-  const pad = (n) => String(n).padStart(2, "0");
-  return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
-    `${pad(date.getHours())}:${pad(date.getMinutes())}`
-  );
-}
-
-function timeCell(value) {
-  const date = value ? parseTime(value) : null;
-  return el(
-    "td",
-    { class: "nowrap" },
-    el("time", { datetime: value, title: date ? date.toString() : null }, when(value)),
-  );
-}
-
-const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-
-function download(filename, text, type = "text/plain") {
-  const url = URL.createObjectURL(new Blob([text], { type: `${type};charset=utf-8` }));
-  const link = el("a", { href: url, download: filename, hidden: true });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
 // ---------------------------------------------------------------- views
 
 const VIEWS = ["empty-view", "admin-keys-view", "tenant-view", "list-view"];
@@ -210,10 +76,12 @@ function showView(id) {
 
 async function login(key, { restoring = false } = {}) {
   state.key = key;
+  session.key = key;
   try {
     state.me = await api("GET", "/v1/me");
   } catch (error) {
     state.key = null;
+    session.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
     showLogin();
     fail($("login-error"), error, restoring ? "Your saved key no longer works: " : "");
@@ -230,14 +98,31 @@ async function login(key, { restoring = false } = {}) {
   $("app-view").classList.toggle("no-sidebar", !isAdmin());
   $("list-back-label").textContent = "Lists";
   renderWhoami();
+  show($("mainnav"));
   if (isAdmin()) {
     await loadTenants();
     const saved = sessionStorage.getItem(TENANT_STORAGE);
     if (saved && state.tenants.some((t) => t.id === saved)) await openTenant(saved);
     else showView("empty-view");
   } else {
+    initCalls({ admin: false, tenants: [] });
     await openTenant(state.me.tenant_id);
   }
+  route();
+}
+
+/** `#/calls/...` is the calls console; anything else the tenants and hot-words. */
+function route() {
+  if (!state.me) return;
+  const calls = window.location.hash.startsWith("#/calls");
+  show($("app-view"), !calls);
+  show($("calls-view"), calls);
+  for (const [id, current] of [["nav-calls", calls], ["nav-hotwords", !calls]]) {
+    if (current) $(id).setAttribute("aria-current", "page");
+    else $(id).removeAttribute("aria-current");
+  }
+  if (calls) showCalls(window.location.hash);
+  else hideCalls();
 }
 
 function renderWhoami(tenantName) {
@@ -263,6 +148,7 @@ function logout(message) {
   sessionStorage.removeItem(TENANT_STORAGE);
   if (message) sessionStorage.setItem(NOTICE_STORAGE, message);
   state.key = null;
+  session.key = null;
   state.me = null;
   state.dirty = false; // no "leave the page?" prompt for a log-out
   // A fresh page: nothing the last key could see stays in memory or on the page.
@@ -275,6 +161,7 @@ async function loadTenants() {
   state.tenants = await busy(null, $("tenant-create-error"), () => api("GET", "/v1/tenants"));
   state.tenants ??= [];
   renderTenants();
+  initCalls({ admin: true, tenants: state.tenants });
 }
 
 function renderTenants() {
@@ -1132,6 +1019,10 @@ function wire() {
 
 async function boot() {
   wire();
+  session.onUnauthorized = (error) => {
+    if (state.me) logout(`Logged out: ${error.message}.`);
+  };
+  window.addEventListener("hashchange", route);
   const message = sessionStorage.getItem(NOTICE_STORAGE);
   sessionStorage.removeItem(NOTICE_STORAGE);
   if (message) notice(message);

@@ -3,6 +3,7 @@ tenants, keys, hot-word lists, isolation."""
 
 import re
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -12,7 +13,8 @@ from admin_api.auth import ADMIN
 from admin_api.crud import keys
 from admin_api.db import make_engine
 from admin_api.main import create_admin_app
-from tests.helpers import fill_path, openapi_routes
+from tests.helpers import fill_path, openapi_routes, query_parameters, wav_bytes
+from tests.stored_calls import segment, store_call, store_job
 
 
 @pytest.fixture
@@ -235,6 +237,57 @@ def test_no_route_lets_one_tenant_reach_another(client, admin, tenants):
     after = client.get("/v1/tenants/globex/hotword-lists/products", headers=tenants["globex"])
     assert after.json()["version"] == 1
     assert re.match(r"^Globex$", client.get("/v1/tenants/globex", headers=admin).json()["name"])
+
+
+def test_no_route_shows_one_tenant_another_tenants_calls(
+    client, admin, tenants, database, tmp_path
+):
+    """Driven by the OpenAPI spec: every route with a call, job or leg in its path answers
+    globex's own key and is not found (404) for acme's; every route taking a `tenant_id`
+    query parameter refuses acme naming globex. Recordings take stream tokens, never
+    another tenant's."""
+    folder = tmp_path / "recordings" / "globex" / "g-call"
+    folder.mkdir(parents=True)
+    (folder / "mixed.wav").write_bytes(wav_bytes(np.zeros(8000, np.float32), 16_000))
+    store_call(
+        database,
+        "globex",
+        "g-call",
+        live=[segment("mixed", 0, 1000, "globex secret")],
+        recording_path=str(folder),
+    )
+    store_job(database, "globex", "g-job", [segment("mixed", 0, 1000, "globex secret")])
+    acme, globex = tenants["acme"], tenants["globex"]
+    checked = 0
+    for path, method in openapi_routes(client):
+        if not {"{call_id}", "{job_id}", "{leg}"} & set(re.findall(r"{\w+}", path)):
+            continue
+        url = fill_path(path, "globex", call_id="g-call", job_id="g-job")
+        if method == "get" and "transcript" not in path:
+            owned = client.request(method, url, headers=globex)
+            assert owned.status_code == 200, (method, path, owned.status_code)
+        response = client.request(method, url, headers=acme)
+        assert response.status_code == 404, (method, path, response.status_code)
+        checked += 1
+    assert checked >= 6
+    scoped = 0
+    for path, method in openapi_routes(client):
+        if "tenant_id" not in query_parameters(client, path, method) or "{" in path:
+            continue
+        params = {"tenant_id": "globex", "q": "secret"}
+        response = client.request(method, path, params=params, headers=acme)
+        assert response.status_code == 404, (method, path, response.status_code)
+        scoped += 1
+    assert scoped >= 2
+    recording = "/v1/calls/g-call/recordings/mixed"
+    minted = client.post("/v1/tokens", json={"tenant_id": "acme"}, headers=admin).json()
+    assert client.get(recording, params={"token": minted["token"]}).status_code == 404
+    assert client.get(recording).status_code == 401
+    assert client.post("/v1/tokens", json={"tenant_id": "globex"}, headers=acme).status_code == 404
+    minted = client.post("/v1/tokens", json={"tenant_id": "globex"}, headers=admin).json()
+    assert client.get(recording, params={"token": minted["token"]}).status_code == 200
+    # Tokens open media only: the call's other routes still need the key.
+    assert client.get("/v1/calls/g-call", params={"token": minted["token"]}).status_code == 401
 
 
 def test_deleting_a_tenant_removes_its_lists_and_keys(client, admin, tenants):

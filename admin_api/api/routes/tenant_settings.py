@@ -5,7 +5,7 @@ from fastapi import APIRouter
 
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
 from admin_api.api.routes.jobs import check_outbound
-from admin_api.crud import audit, jobs
+from admin_api.crud import audit, jobs, search
 from admin_api.models import TenantSettings
 from admin_api.schemas import TenantSettingsPublic, TenantSettingsUpdate
 from admin_api.state import AdminDep
@@ -37,7 +37,12 @@ def update_settings(
     if changes.get("webhook_url") is not None:
         changes["webhook_url"] = str(changes["webhook_url"])
         check_outbound(admin.jobs, "webhook_url", changes["webhook_url"])
+    before = jobs.settings_of(session, tenant.id)
+    indexed_live = not before.redact or before.keep_original
     row = jobs.update_settings(session, tenant.id, changes)
+    if indexed_live != (not row.redact or row.keep_original):
+        session.flush()
+        search.reindex_live(session, tenant.id)  # live finals are stored unredacted
     audit.record(
         session,
         principal.key_prefix,
