@@ -109,11 +109,13 @@ def _replacement(text: str, window: list[Unit], hotword: Hotword, score: float) 
 
 def apply_corrections(segment: Segment, hotwords: list[Hotword]) -> Segment:
     """Correct a segment's text in place, merging the words a replacement covers."""
-    replacements = [
-        r
-        for r in find_replacements(segment.text, hotwords)
-        if segment.text[r.start : r.end] != r.phrase
-    ]
+    return apply_replacements(segment, find_replacements(segment.text, hotwords))
+
+
+def apply_replacements(segment: Segment, replacements: list[Replacement]) -> Segment:
+    """Write non-overlapping replacements (offsets in the segment's text, left to right) into
+    a segment in place; the words a replacement touches become one word."""
+    replacements = [r for r in replacements if segment.text[r.start : r.end] != r.phrase]
     if not replacements:
         return segment
     if segment.words:
