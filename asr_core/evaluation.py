@@ -98,6 +98,7 @@ def _english_normalizer():
     return EnglishTextNormalizer()
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize(text: str, language: str) -> str:
     """Score-ready text: English normalised words, or Mandarin simplified characters."""
     if language == "en":

@@ -1,20 +1,24 @@
-"""Choose the hot-word prompt form and the guard's thresholds on the tuning part only.
+"""Choose the hot-word prompt form, beam and guard thresholds on the tuning part only.
 
     python -m bench.hotwords_tune [--cache FILE] [--refresh]
 
 Every decode is made once and cached (`--cache`, JSON lines): per tuning clip and window the
 first pass, what each list retrieves from it, and the second pass for every prompt form and
-beam size. The grid of guard thresholds is then replayed on the cache through the same code the
-pipeline runs (`merge_hotword_pass`), so a change of rule is judged in seconds.
+beam size. The grid (form, beam, guard thresholds, what the confidence check compares with,
+corrections on or off) is then replayed on the cache through the same code the pipeline runs
+(`merge_hotword_pass`), so a change of rule is judged in seconds.
 
-Selection, fixed before looking: with either list, no clip may gain spaces between Chinese
-characters and WER/CER may not rise over no list; the distractor-only list may change at most
-5 % of a language's clips. Among the settings that pass, the highest mean recall over the two
-languages wins, then the lower mean error rate, then the cheaper (beam 1, fewer units of
-margin, stricter thresholds). `bench.hotwords` then reports the chosen setting on both parts.
+Selection, per language, fixed before looking: with either list no clip may gain spaces
+between Chinese characters, WER/CER may not rise over no list and false alarms stay within
+0.1 % of trials; the distractor-only list may change at most 5 % of the clips. Among the
+settings that pass, the highest recall wins, then the lower error rate, then fewer clips
+changed by the distractors, then the cheaper and stricter (beam 1, less margin, fewer gaps,
+lower change and confidence thresholds). `bench.hotwords` then reports the chosen setting on
+both parts.
 """
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -24,8 +28,8 @@ from pathlib import Path
 
 from asr_core.audio import iter_audio
 from asr_core.engines import load_engine
-from asr_core.evaluation import Scorer
-from asr_core.hotwords import Hotword
+from asr_core.evaluation import LanguageScore, Scorer
+from asr_core.hotwords import Hotword, apply_corrections
 from asr_core.hotwords.guard import SECOND_PASSES, GuardOptions, SecondPass, cjk_gaps
 from asr_core.hotwords.index import Candidate
 from asr_core.hotwords.prompt import PromptForm
@@ -51,12 +55,14 @@ BEAMS = (1, 5)
 LISTS = ("with_terms", "distractors")
 FIRST_LOGPROBS = ("timestamped", "forced")
 MAX_DISTRACTOR_CHANGES = 0.05
+MAX_FALSE_ALARM_RATE = 0.001
 
 
 def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
     """Every decode the grid needs for one clip, window by window."""
     options = checked_options(engine, TranscribeOptions(language=clip.language))
-    prompt, windows = None, []
+    prompt, windows, chosen = None, [], engine.config
+    engine.config = replace(chosen)
     audio = iter_audio(clip.utterance.path)
     for window in pack_windows(
         segment_speech(audio, options.vad), engine.capabilities.max_window_s
@@ -77,11 +83,9 @@ def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
                 if not candidates:
                     break
                 engine.config.hotword_prompt_form = form
+                engine.config.hotword_beam_size = beam
                 prompted = replace(
-                    options,
-                    prompt=prompt,
-                    beam_size=beam,
-                    hotwords=tuple(c.phrase for c in candidates),
+                    options, prompt=prompt, hotwords=tuple(c.phrase for c in candidates)
                 )
                 second = engine.hotword_pass(encoded, prompted, first, candidates)
                 seconds[f"{form}/{beam}"] = [
@@ -95,7 +99,7 @@ def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
             }
         windows.append(record)
         prompt = next_prompt(prompt, first, options)
-    engine.config.hotword_prompt_form = None
+    engine.config = chosen
     return {"id": clip.utterance.id, "windows": windows}
 
 
@@ -118,7 +122,7 @@ def _segment_row(segment: Segment) -> dict:
 
 @dataclass(frozen=True)
 class Setting:
-    """One language's choice: prompt form, beam size, guard thresholds."""
+    """One language's choice: prompt form, beam size, guard thresholds, corrections."""
 
     form: str
     beam: int
@@ -126,10 +130,13 @@ class Setting:
     first_logprob: str = "timestamped"
     """What the second pass's confidence is compared with: the first pass's own (timestamped)
     average log-probability, or its text scored as a prompt-less decode without timestamps."""
+    correction: bool = True
+    """Whether listed phrases' near-miss spellings are corrected after the guard."""
 
 
 def replay(record: dict, which: str | None, setting: Setting | None) -> str:
-    """A clip's text from the cache: no list (`which` None) or a list under a setting."""
+    """A clip's text from the cache: no list (`which` None) or a list under a setting, through
+    the pipeline's `merge_hotword_pass` (its corrections memoised: the grid repeats them)."""
     pieces = []
     for window in record["windows"]:
         segments = [
@@ -148,11 +155,26 @@ def replay(record: dict, which: str | None, setting: Setting | None) -> str:
                 if setting.first_logprob == "forced":
                     first_logprob = window["forced_logprob"]
                 second = SecondPass(text, logprob, first_logprob)
-            merge_hotword_pass(
-                segments, candidates, second, TranscribeOptions(hotword_guard=setting.guard)
-            )
+            options = TranscribeOptions(hotword_guard=setting.guard, hotword_correction=False)
+            merge_hotword_pass(segments, candidates, second, options)
+            if setting.correction and candidates:
+                phrases = tuple(c.phrase for c in candidates)
+                for segment in segments:
+                    segment.text = _corrected(segment.text, phrases)
         pieces += [s.text for s in segments]
     return join_text(pieces)
+
+
+@functools.cache
+def _corrected(text: str, phrases: tuple[str, ...]) -> str:
+    return apply_corrections(Segment(0, 0, text), [Hotword(p) for p in phrases]).text
+
+
+@functools.cache
+def _scored(clip: Clip, vocabulary: tuple[str, ...], text: str) -> LanguageScore:
+    scorer = Scorer(vocabulary={clip.language: list(vocabulary)})
+    scorer.add(clip.utterance, text, list(clip.terms), 0, 0)
+    return scorer.by_language[clip.language]
 
 
 def evaluate(language: str, clips: list[Clip], cache: dict[str, dict], lists, setting) -> dict:
@@ -161,23 +183,28 @@ def evaluate(language: str, clips: list[Clip], cache: dict[str, dict], lists, se
     plain = {c.utterance.id: replay(cache[c.utterance.id], None, None) for c in clips}
     result = {}
     for which, vocabulary in (
-        ("no_list", lists.with_terms),
-        ("with_terms", lists.with_terms),
-        ("distractors", lists.distractors),
+        ("no_list", lists.with_terms[language]),
+        ("with_terms", lists.with_terms[language]),
+        ("distractors", lists.distractors[language]),
     ):
-        scorer = Scorer(vocabulary=vocabulary)
+        total = LanguageScore()
         changed = spaced = 0
         for clip in clips:
             key = clip.utterance.id
             text = plain[key] if which == "no_list" else replay(cache[key], which, setting)
-            scorer.add(clip.utterance, text, list(clip.terms), 0, 0)
+            score = _scored(clip, tuple(vocabulary), text)
+            for name in ("errors", "reference_units", "term_hits", "term_total"):
+                setattr(total, name, getattr(total, name) + getattr(score, name))
+            total.false_alarms += score.false_alarms
+            total.false_alarm_trials += score.false_alarm_trials
             changed += text != plain[key]
             spaced += cjk_gaps(text) > cjk_gaps(plain[key])
-        scores = scorer.summary()["languages"][language]
+        scores = total.summary(language)
         result[which] = {
             "error": scores["wer" if language == "en" else "cer"],
             "recall": scores["hotword_recall"],
             "false_alarms": scores["hotword_false_alarms"],
+            "false_alarm_rate": scores["hotword_false_alarm_rate"],
             "changed": round(changed / len(clips), 4),
             "spaced": spaced,
         }
@@ -203,6 +230,8 @@ def passes(result: dict) -> bool:
     for which in LISTS:
         if result[which]["spaced"] or result[which]["error"] > result["no_list"]["error"]:
             return False
+        if (result[which]["false_alarm_rate"] or 0) > MAX_FALSE_ALARM_RATE:
+            return False
     return result["distractors"]["changed"] <= MAX_DISTRACTOR_CHANGES
 
 
@@ -222,13 +251,16 @@ def rank(setting: Setting, result: dict) -> tuple:
 
 def grid(language: str) -> list[Setting]:
     settings = []
-    for form, beam, source in itertools.product(FORMS[language], BEAMS, FIRST_LOGPROBS):
+    for form, beam, source, correction in itertools.product(
+        FORMS[language], BEAMS, FIRST_LOGPROBS, (True, False)
+    ):
         for margin, gaps, outside, drop in itertools.product(
             (0, 1, 2), (0, 1), (0.1, 0.2, 0.35, 1.0), (0.1, 0.2, 0.35, 9.0)
         ):
             if source == "forced" and drop == 9.0:
                 continue  # no drop check: the same as the timestamped setting
-            settings.append(Setting(form, beam, GuardOptions(margin, gaps, outside, drop), source))
+            guard = GuardOptions(margin, gaps, outside, drop)
+            settings.append(Setting(form, beam, guard, source, correction))
     return settings
 
 
@@ -293,6 +325,7 @@ def _describe(setting: Setting) -> dict:
         "max_outside_change": guard.max_outside_change,
         "max_logprob_drop": guard.max_logprob_drop,
         "first_logprob": setting.first_logprob,
+        "correction": setting.correction,
     }
 
 

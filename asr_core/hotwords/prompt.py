@@ -21,8 +21,8 @@ PromptForm = Literal["spaced", "enumerated", "styled", "hinted"]
 - `hinted`: the first pass itself with each retrieved phrase written where it was heard.
 """
 
-PROMPT_FORMS: dict[str, PromptForm] = {"zh": "styled", "en": "spaced"}
-"""The form each language is prompted in (chosen on the tuning split)."""
+PROMPT_FORMS: dict[str, PromptForm] = {"zh": "enumerated", "en": "hinted"}
+"""The form each language is prompted in, chosen on the tuning split (docs/hotwords.md)."""
 
 _CLAUSE_MARK = re.compile(r"[，,]")
 _STOPS = "。.！!？?"
