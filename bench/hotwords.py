@@ -1,47 +1,61 @@
 """Hot-words at tenant scale: each language's clip terms hidden among 1,000 distractors, scored
 on the part of the speech sets the hot-word rules were tuned on and on the part held out.
 
-    python -m bench.hotwords [--split tune|held-out|both] [--clips N] [--faster-whisper]
+    python -m bench.hotwords [--split tune|held-out|both] [--faster-whisper] [--jsonl FILE]
+    flock /work/wt/bench.lock python -m bench.hotwords --timing --clips 40
 
 Clips: the shared speech set (English and Mandarin) and `speech-zh` (120 Mandarin clips),
-split by `split_of` (`bench.hotwords_tune` chooses every rule on `tune` only). Per language
-two lists: the terms spoken in that language's clips (hotwords.tsv) shuffled among 1,000
-seeded Faker names, companies and cities, and the 1,000 distractors alone. In one run, clip by
-clip with the systems interleaved, it transcribes every clip:
+split by `split_of` (`bench.hotwords_tune` chose every rule on `tune` only). Per language two
+lists: the terms spoken in that language's clips (hotwords.tsv) shuffled among 1,000 seeded
+Faker names, companies and cities, and the 1,000 distractors alone. Every clip is transcribed
 
-- callscribe without a list (the baseline for accuracy and time);
-- callscribe with the list (first pass -> retrieval -> prompted second pass -> guard);
-- callscribe with the distractors only (must change next to nothing);
-- with `--faster-whisper`: plain faster-whisper without a list, and with the whole list as its
-  `hotwords` prompt (the naive approach, cut at 223 tokens).
+- without a list (the baseline),
+- with the list (first pass -> retrieval -> prompted second pass -> guard -> corrections),
+- with the distractors only (must change next to nothing),
+
+the three sharing the encoder run and the first pass (`decode_with_lists`); with
+`--faster-whisper` also by plain faster-whisper without a list and with the whole list as its
+`hotwords` prompt (the naive approach, cut at 223 tokens).
 
 Per part and language it reports WER/CER, recall of the clips' terms, false alarms (a listed
 phrase in the output of a clip whose reference lacks it, over clip x absent-phrase trials),
-clips whose text a list changed, clips that gained spaces between Chinese characters, and the
-CER per Mandarin speaker; then time against the no-list path and retrieval latency on a
-5,000-phrase index. `--jsonl FILE` writes every clip's texts.
+clips whose text a list changed, clips that gained spaces between Chinese characters, the CER
+per Mandarin speaker, and retrieval latency on a 5,000-phrase index. `--timing` instead times
+whole transcriptions with and without the list, interleaved, each with its own first pass.
 """
 
 import argparse
+import copy
 import hashlib
 import json
 import random
 import re
 import statistics
+import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from faker import Faker
 
+from asr_core.audio import iter_audio
 from asr_core.engines import load_engine
 from asr_core.evaluation import Scorer, Utterance, normalize, read_manifest, read_terms
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
 from asr_core.hotwords.guard import cjk_gaps
 from asr_core.models import resolve_model
-from asr_core.transcribe import TranscribeOptions, Transcriber
+from asr_core.transcribe import (
+    TranscribeOptions,
+    Transcriber,
+    apply_hotwords,
+    checked_options,
+    decode_window,
+    next_prompt,
+    pack_windows,
+)
+from asr_core.transcript import join_text
+from asr_core.vad import segment_speech
 from bench.common import plain_faster_whisper, testdata_dir, threads
 
 FAKER_LOCALES = {"en": "en_US", "zh": "zh_CN"}
@@ -161,13 +175,43 @@ def tenant_lists(clips: list[Clip], count: int = 1000) -> Lists:
 
 # -- the run ---------------------------------------------------------------------------------
 
+RUNS = ("no_list", "list", "distractors_only")
+
+
+def decode_with_lists(engine, clip: Clip, indexes: dict[str, dict[str, HotwordIndex]]) -> dict:
+    """The clip's text without a list and with each index (`{run: {language: index}}`).
+
+    What `Transcriber.transcribe` does, with the encoder run and the first pass (the window
+    decoded as without a list) shared by all runs: `decode_window` is exactly that first pass
+    plus `apply_hotwords`. Only the context carried into a clip's next window differs: the
+    no-list text here, the run's own text in `transcribe` (two clips have a second window).
+    """
+    options = checked_options(engine, TranscribeOptions(language=clip.language))
+    pieces: dict[str, list[str]] = {"no_list": [], **{name: [] for name in indexes}}
+    prompt = None
+    audio = iter_audio(clip.utterance.path)
+    for window in pack_windows(
+        segment_speech(audio, options.vad), engine.capabilities.max_window_s
+    ):
+        encoded = engine.encode(window.audio)
+        first = decode_window(engine, encoded, options, prompt).segments
+        pieces["no_list"] += [s.text for s in first]
+        for name, index in indexes.items():
+            segments = copy.deepcopy(first)
+            listed = replace(options, hotword_index=index[clip.language], prompt=prompt)
+            apply_hotwords(engine, encoded, segments, listed)
+            pieces[name] += [s.text for s in segments]
+        prompt = next_prompt(prompt, first, options)
+    return {name: join_text(texts) for name, texts in pieces.items()}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--distractors", type=int, default=1000)
     parser.add_argument("--model", default="whisper-base")
     parser.add_argument("--split", choices=(*SPLITS, "both"), default="both")
-    parser.add_argument("--clips", type=int, help="every n-th clip only, for a short timing run")
+    parser.add_argument("--timing", action="store_true", help="time full transcriptions instead")
+    parser.add_argument("--clips", type=int, help="about this many clips, evenly spread")
     parser.add_argument("--faster-whisper", action="store_true", help="plain baselines too")
     parser.add_argument("--jsonl", type=Path, help="write each clip's texts here")
     args = parser.parse_args()
@@ -178,77 +222,77 @@ def main() -> None:
     if args.clips:
         run = run[:: max(1, len(run) // args.clips)]
     engine = load_engine(args.model, cpu_threads=threads())
-    transcriber = Transcriber(engine)
-
-    def callscribe(indexes: dict[str, HotwordIndex] | None) -> Callable[[Clip], str]:
-        def transcribe(clip: Clip) -> str:
-            index = indexes[clip.language] if indexes else None
-            options = TranscribeOptions(language=clip.language, hotword_index=index)
-            return transcriber.transcribe(clip.utterance.path, options).text
-
-        return transcribe
-
-    systems: dict[str, Callable[[Clip], str]] = {
-        "no_list": callscribe(None),
-        "list": callscribe(lists.indexes("with_terms")),
-        "distractors_only": callscribe(lists.indexes("distractors")),
-    }
-    if args.faster_whisper:
-        baseline = plain_faster_whisper(resolve_model(args.model))
-
-        def plain(with_list: bool) -> Callable[[Clip], str]:
-            def transcribe(clip: Clip) -> str:
-                phrases = lists.with_terms[clip.language]
-                segments, _ = baseline.transcribe(
-                    str(clip.utterance.path),
-                    beam_size=5,
-                    language=clip.language,
-                    hotwords=" ".join(phrases) if with_list else None,
-                )
-                return "".join(s.text for s in segments).strip()
-
-            return transcribe
-
-        systems["faster_whisper_no_list"] = plain(False)
-        systems["faster_whisper_whole_list"] = plain(True)
-
-    texts: dict[str, dict[str, str]] = defaultdict(dict)
-    elapsed: dict[str, float] = defaultdict(float)
-    out = args.jsonl.open("w", encoding="utf-8") if args.jsonl else None
-    for position, clip in enumerate(run):
-        names = list(systems)
-        names = names[position % len(names) :] + names[: position % len(names)]
-        for name in names:
-            started = time.perf_counter()
-            texts[name][clip.utterance.id] = systems[name](clip)
-            elapsed[name] += time.perf_counter() - started
-        if out:
-            row = {"id": clip.utterance.id, "split": clip.split, "speaker": clip.speaker}
-            row |= {"reference": clip.utterance.reference, "terms": clip.terms}
-            out.write(json.dumps(row | {n: texts[n][clip.utterance.id] for n in systems}) + "\n")
-            out.flush()
-    if out:
-        out.close()
-
     report = {
         "benchmark": "hotwords",
         "model": args.model,
         "threads": threads(),
         "list_sizes": {lang: len(ps) for lang, ps in lists.with_terms.items()},
         "clips": {s: sum(c.split == s for c in run) for s in SPLITS},
-        "parts": {
+    }
+    if args.timing:
+        report |= timing(engine, run, lists)
+    else:
+        texts = accuracy(engine, run, lists, args)
+        report["parts"] = {
             split: score_part([c for c in run if c.split == split], texts, lists)
             for split in SPLITS
             if any(c.split == split for c in run)
-        },
+        }
+        report["index_5000"] = index_latency(texts["no_list"], lists)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def accuracy(engine, run: list[Clip], lists: Lists, args) -> dict[str, dict[str, str]]:
+    """Every clip's text per run (and per plain faster-whisper system with the flag)."""
+    indexes = {
+        "list": lists.indexes("with_terms"),
+        "distractors_only": lists.indexes("distractors"),
+    }
+    baseline = plain_faster_whisper(resolve_model(args.model)) if args.faster_whisper else None
+    texts: dict[str, dict[str, str]] = defaultdict(dict)
+    out = args.jsonl.open("w", encoding="utf-8") if args.jsonl else None
+    for number, clip in enumerate(run, 1):
+        key = clip.utterance.id
+        for name, text in decode_with_lists(engine, clip, indexes).items():
+            texts[name][key] = text
+        if baseline is not None:
+            for name, hotwords in (
+                ("faster_whisper_no_list", None),
+                ("faster_whisper_whole_list", " ".join(lists.with_terms[clip.language])),
+            ):
+                segments, _ = baseline.transcribe(
+                    str(clip.utterance.path), beam_size=5, language=clip.language, hotwords=hotwords
+                )
+                texts[name][key] = "".join(s.text for s in segments).strip()
+        if out:
+            row = {"id": key, "split": clip.split, "speaker": clip.speaker}
+            row |= {"reference": clip.utterance.reference, "terms": clip.terms}
+            out.write(json.dumps(row | {n: t[key] for n, t in texts.items()}) + "\n")
+            out.flush()
+        print(f"[{number}/{len(run)}] {key}", file=sys.stderr, flush=True)
+    if out:
+        out.close()
+    return texts
+
+
+def timing(engine, run: list[Clip], lists: Lists) -> dict:
+    """Whole transcriptions without and with the list, interleaved clip by clip (order
+    alternating), each with its own encoder run and first pass: the time a caller sees."""
+    transcriber = Transcriber(engine)
+    indexes = {"no_list": None, "list": lists.indexes("with_terms")}
+    elapsed = dict.fromkeys(indexes, 0.0)
+    for position, clip in enumerate(run):
+        names = list(indexes)[:: 1 if position % 2 == 0 else -1]
+        for name in names:
+            index = indexes[name][clip.language] if indexes[name] else None
+            options = TranscribeOptions(language=clip.language, hotword_index=index)
+            started = time.perf_counter()
+            transcriber.transcribe(clip.utterance.path, options)
+            elapsed[name] += time.perf_counter() - started
+    return {
         "elapsed_s": {name: round(seconds, 2) for name, seconds in elapsed.items()},
         "time_ratio_list_over_no_list": round(elapsed["list"] / elapsed["no_list"], 3),
-        "time_ratio_distractors_over_no_list": round(
-            elapsed["distractors_only"] / elapsed["no_list"], 3
-        ),
     }
-    report["index_5000"] = index_latency(texts["no_list"], lists)
-    print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 def score_part(clips: list[Clip], texts: dict[str, dict[str, str]], lists: Lists) -> dict:
@@ -293,7 +337,7 @@ def cer_by_speaker(clips: list[Clip], texts: dict[str, dict[str, str]]) -> dict:
     for speaker in sorted({c.speaker for c in clips}):
         theirs = [c for c in clips if c.speaker == speaker]
         speakers[speaker] = {"clips": len(theirs)}
-        for name in ("no_list", "list", "distractors_only"):
+        for name in RUNS:
             scorer = Scorer()
             for clip in theirs:
                 scorer.add(clip.utterance, texts[name][clip.utterance.id], [], 0, 0)

@@ -8,25 +8,11 @@ costs one transcription plus the second passes. Also the Mandarin clips on which
 derailed the second pass before the guard (issue: "Hot-words that never hurt").
 """
 
-import copy
-from dataclasses import replace
-
 import pytest
 
-from asr_core.audio import iter_audio
-from asr_core.evaluation import Scorer, read_manifest
+from asr_core.evaluation import Scorer
 from asr_core.hotwords.guard import cjk_gaps
-from asr_core.transcribe import (
-    TranscribeOptions,
-    apply_hotwords,
-    checked_options,
-    decode_window,
-    next_prompt,
-    pack_windows,
-)
-from asr_core.transcript import join_text
-from asr_core.vad import segment_speech
-from bench.hotwords import Clip, speech_clips, tenant_lists
+from bench.hotwords import RUNS, Clip, decode_with_lists
 
 DERAILED = (
     "zh_aishell_BAC009S0150W0127",  # 越高越安全第二个指标 -> 岳 高 岳 安全 第二个指标
@@ -34,57 +20,22 @@ DERAILED = (
     "zh_aishell_BAC009S0150W0234",  # 进一步推动政策措施落实 -> ... 政策措施 罗 郑
     "zh_aishell_BAC009S0150W0251",  # 将严格落实楼市调控政策 -> 江 严 葛 罗 石 楼 市 调控政策
 )
-RUNS = ("no_list", "list", "distractors")
-
-
-def decode_with_lists(engine, clip: Clip, indexes: dict) -> dict[str, str]:
-    """The clip's text without a list and with each index, window by window."""
-    options = checked_options(engine, TranscribeOptions(language=clip.language))
-    pieces: dict[str, list[str]] = {name: [] for name in RUNS}
-    prompt = None
-    audio = iter_audio(clip.utterance.path)
-    for window in pack_windows(segment_speech(audio, options.vad), 30.0):
-        encoded = engine.encode(window.audio)
-        first = decode_window(engine, encoded, options, prompt).segments
-        pieces["no_list"] += [s.text for s in first]
-        for name, index in indexes.items():
-            segments = copy.deepcopy(first)
-            listed = replace(options, hotword_index=index[clip.language], prompt=prompt)
-            apply_hotwords(engine, encoded, segments, listed)
-            pieces[name] += [s.text for s in segments]
-        prompt = next_prompt(prompt, first, options)
-    return {name: join_text(texts) for name, texts in pieces.items()}
 
 
 @pytest.fixture(scope="module")
-def clips(testdata) -> list[Clip]:
-    return speech_clips()
+def lists(speech_lists):
+    return speech_lists[1]
 
 
 @pytest.fixture(scope="module")
-def lists(clips):
-    return tenant_lists(clips)
-
-
-@pytest.fixture(scope="module")
-def indexes(lists) -> dict:
-    return {"list": lists.indexes("with_terms"), "distractors": lists.indexes("distractors")}
-
-
-@pytest.fixture(scope="module")
-def shared(testdata, clips, indexes, engine) -> dict[str, tuple[Clip, dict[str, str]]]:
-    ours = {u.id for u in read_manifest(testdata / "manifest.tsv")}
-    return {
-        c.utterance.id: (c, decode_with_lists(engine, c, indexes))
-        for c in clips
-        if c.utterance.id in ours
-    }
+def shared(shared_speech_texts) -> dict[str, tuple[Clip, dict[str, str]]]:
+    return shared_speech_texts
 
 
 def scores(runs, lists, language: str) -> dict[str, dict]:
     out = {}
     for name in RUNS:
-        vocabulary = lists.distractors if name == "distractors" else lists.with_terms
+        vocabulary = lists.distractors if name == "distractors_only" else lists.with_terms
         scorer = Scorer(vocabulary=vocabulary)
         for clip, texts in runs:
             if clip.language == language:
@@ -96,15 +47,15 @@ def scores(runs, lists, language: str) -> dict[str, dict]:
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_distractors_change_next_to_nothing(shared, lists, language):
     runs = [(c, t) for c, t in shared.values() if c.language == language]
-    same = sum(texts["distractors"] == texts["no_list"] for _, texts in runs)
+    same = sum(texts["distractors_only"] == texts["no_list"] for _, texts in runs)
     assert len(runs) >= 20 and same / len(runs) >= 0.95, [
-        (c.utterance.id, t["no_list"], t["distractors"])
+        (c.utterance.id, t["no_list"], t["distractors_only"])
         for c, t in runs
-        if t["distractors"] != t["no_list"]
+        if t["distractors_only"] != t["no_list"]
     ]
     rate = "wer" if language == "en" else "cer"
     scored = scores(runs, lists, language)
-    assert scored["distractors"][rate] <= scored["no_list"][rate] + 0.002
+    assert scored["distractors_only"][rate] <= scored["no_list"][rate] + 0.002
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -120,20 +71,25 @@ def test_no_clip_gains_spaces_between_chinese_characters(shared):
     spaced = [
         (clip.utterance.id, texts[name])
         for clip, texts in shared.values()
-        for name in ("list", "distractors")
+        for name in ("list", "distractors_only")
         if cjk_gaps(texts[name]) > cjk_gaps(texts["no_list"])
     ]
     assert spaced == []
 
 
-def test_clips_the_list_used_to_derail(testdata, clips, indexes, engine):
+def test_clips_the_list_used_to_derail(testdata, speech_lists, engine):
+    clips, lists = speech_lists
     derailed = [c for c in clips if c.utterance.id in DERAILED]
     if len(derailed) < len(DERAILED):
         pytest.skip(f"speech-zh not found beside {testdata}")
+    indexes = {
+        "list": lists.indexes("with_terms"),
+        "distractors_only": lists.indexes("distractors"),
+    }
     for clip in derailed:
         texts = decode_with_lists(engine, clip, indexes)
         assert cjk_gaps(texts["list"]) <= cjk_gaps(texts["no_list"]), texts
-        assert texts["distractors"] == texts["no_list"], texts
+        assert texts["distractors_only"] == texts["no_list"], texts
         no_list, listed = (
             Scorer().add(clip.utterance, texts[name], [], 0, 0)["errors"]
             for name in ("no_list", "list")
