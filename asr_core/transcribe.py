@@ -19,7 +19,7 @@ from asr_core.audio import AudioSource, RawFormat, iter_audio
 from asr_core.chinese import to_simplified, to_traditional
 from asr_core.engines.base import DecodeOptions, EncodedAudio, Engine
 from asr_core.errors import UnsupportedLanguageError
-from asr_core.hotwords import HotwordIndex, apply_corrections
+from asr_core.hotwords import Hotword, HotwordIndex, apply_corrections
 from asr_core.hotwords.correct import Replacement, apply_replacements
 from asr_core.hotwords.guard import GuardOptions, SecondPass, judge
 from asr_core.hotwords.index import Candidate
@@ -237,14 +237,22 @@ def apply_hotwords(
     the prompt; `merge_hotword_pass` keeps what of that second pass may only help."""
     index = options.hotword_index
     text = "".join(segment.text for segment in segments)
-    candidates = index.retrieve(text, options.hotword_top_k) if index and text.strip() else []
+    if index is None or not text.strip():
+        candidates, unplaced = [], []
+    else:
+        candidates = index.retrieve(text, options.hotword_top_k)
+        retrieved = {c.phrase for c in candidates}
+        short = len(index) <= options.hotword_top_k  # a caller's few words: prompted whole
+        unplaced = [h for h in index.hotwords.entries if short and h.phrase not in retrieved]
     second = None
-    if candidates:
-        prompted = replace(options, hotwords=tuple(c.phrase for c in candidates))
-        second = engine.hotword_pass(encoded, prompted, segments, candidates)
+    if candidates or unplaced:
+        phrases = tuple(c.phrase for c in candidates) + tuple(h.phrase for h in unplaced)
+        second = engine.hotword_pass(
+            encoded, replace(options, hotwords=phrases), segments, candidates
+        )
         if options.language == "zh":
             second = replace(second, text=_script(second.text, options.chinese_script))
-    merge_hotword_pass(segments, candidates, second, options)
+    merge_hotword_pass(segments, candidates, second, options, unplaced)
 
 
 def merge_hotword_pass(
@@ -252,18 +260,22 @@ def merge_hotword_pass(
     candidates: list[Candidate],
     second: SecondPass | None,
     options: TranscribeOptions,
+    unplaced: list[Hotword] | None = None,
 ) -> None:
     """Write into the first pass the phrases `asr_core.hotwords.guard` takes from the second
-    pass, correct near-miss spellings of the retrieved phrases, and record what was prompted."""
+    pass, correct near-miss spellings of the prompted phrases, and record what was prompted
+    (`unplaced`: phrases of a short list prompted whole that retrieval did not place)."""
+    unplaced = unplaced or []
     if second is not None:
         text = "".join(segment.text for segment in segments)
-        verdict = judge(text, second, candidates, options.hotword_guard)
+        verdict = judge(text, second, candidates, options.hotword_guard, unplaced)
         _replace_in_segments(segments, verdict.replacements)
+    prompted = [c.hotword for c in candidates] + unplaced
     index = options.hotword_index
     for segment in segments:
-        if candidates and options.hotword_correction:
-            apply_corrections(segment, [c.hotword for c in candidates])
-        segment.hotwords = [c.phrase for c in candidates]
+        if prompted and options.hotword_correction:
+            apply_corrections(segment, prompted)
+        segment.hotwords = [h.phrase for h in prompted]
         segment.hotword_version = index.version if index is not None else None
 
 

@@ -1,11 +1,12 @@
 """Choose the hot-word prompt form, beam and guard thresholds on the tuning part only.
 
-    python -m bench.hotwords_tune [--cache FILE] [--refresh]
+    python -m bench.hotwords_tune [--cache FILE] [--windows file|live|both] [--languages ..]
 
-Every decode is made once and cached (`--cache`, JSON lines): per tuning clip and window the
-first pass, what each list retrieves from it, and the second pass for every prompt form and
-beam size. The grid (form, beam, guard thresholds, what the confidence check compares with,
-corrections on or off) is then replayed on the cache through the same code the pipeline runs
+Every decode is made once and cached (`--cache`, JSON lines): per tuning clip, windowing (a
+file's 30 s encoder window, and a live final's shorter one) and window, the first pass, what
+each list retrieves from it, and the second pass for every prompt form and beam size. The
+grid (form, beam, guard thresholds, what the confidence check compares with, corrections on
+or off) is then replayed on the cache through the same code the pipeline runs
 (`merge_hotword_pass`), so a change of rule is judged in seconds.
 
 Selection, per language, fixed before looking: with either list no clip may gain spaces
@@ -33,9 +34,9 @@ from asr_core.hotwords import Hotword, apply_corrections
 from asr_core.hotwords.guard import SECOND_PASSES, GuardOptions, SecondPass, cjk_gaps
 from asr_core.hotwords.index import Candidate
 from asr_core.hotwords.prompt import PromptForm
+from asr_core.streaming import StreamingOptions
 from asr_core.transcribe import (
     TranscribeOptions,
-    _script,
     checked_options,
     decode_window,
     merge_hotword_pass,
@@ -55,11 +56,14 @@ BEAMS = (1, 5)
 LISTS = ("with_terms", "distractors")
 FIRST_LOGPROBS = ("timestamped", "forced")
 MAX_DISTRACTOR_CHANGES = 0.05
+WINDOWINGS = {"file": None, "live": StreamingOptions().final_window_s}
+"""Encoder windows: a file's full 30 s, or a live final's shorter one (`min_window_s`)."""
 MAX_FALSE_ALARM_RATE = 0.001
 
 
-def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
-    """Every decode the grid needs for one clip, window by window."""
+def collect(clip: Clip, engine, indexes: dict[str, dict], windowing: str) -> dict:
+    """Every decode the grid needs for one clip, window by window, its windows encoded as
+    files are (`file`: full 30 s windows) or as live finals are (`live`)."""
     options = checked_options(engine, TranscribeOptions(language=clip.language))
     prompt, windows, chosen = None, [], engine.config
     engine.config = replace(chosen)
@@ -67,7 +71,7 @@ def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
     for window in pack_windows(
         segment_speech(audio, options.vad), engine.capabilities.max_window_s
     ):
-        encoded = engine.encode(window.audio)
+        encoded = engine.encode(window.audio, min_window_s=WINDOWINGS[windowing])
         first = decode_window(engine, encoded, options, prompt).segments
         text = "".join(s.text for s in first)
         record = {
@@ -89,7 +93,7 @@ def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
                 )
                 second = engine.hotword_pass(encoded, prompted, first, candidates)
                 seconds[f"{form}/{beam}"] = [
-                    _script(second.text, options.chinese_script),
+                    second.text,  # Whisper writes Mandarin simplified, the default script
                     second.avg_logprob,
                     second.first_avg_logprob,
                 ]
@@ -100,7 +104,7 @@ def collect(clip: Clip, engine, indexes: dict[str, dict]) -> dict:
         windows.append(record)
         prompt = next_prompt(prompt, first, options)
     engine.config = chosen
-    return {"id": clip.utterance.id, "windows": windows}
+    return {"id": f"{clip.utterance.id}@{windowing}", "windows": windows}
 
 
 def _forced_logprob(engine, encoded, text: str, language: str) -> float | None:
@@ -177,10 +181,11 @@ def _scored(clip: Clip, vocabulary: tuple[str, ...], text: str) -> LanguageScore
     return scorer.by_language[clip.language]
 
 
-def evaluate(language: str, clips: list[Clip], cache: dict[str, dict], lists, setting) -> dict:
-    """One language's scores with no list, with the list and with the distractors alone."""
+def evaluate(language: str, runs: list[tuple[Clip, dict]], lists, setting) -> dict:
+    """One language's scores with no list, with the list and with the distractors alone, over
+    (clip, cached record) pairs: a clip counts once per windowing."""
     before = _outcome_counts()
-    plain = {c.utterance.id: replay(cache[c.utterance.id], None, None) for c in clips}
+    plain = {record["id"]: replay(record, None, None) for _, record in runs}
     result = {}
     for which, vocabulary in (
         ("no_list", lists.with_terms[language]),
@@ -189,9 +194,9 @@ def evaluate(language: str, clips: list[Clip], cache: dict[str, dict], lists, se
     ):
         total = LanguageScore()
         changed = spaced = 0
-        for clip in clips:
-            key = clip.utterance.id
-            text = plain[key] if which == "no_list" else replay(cache[key], which, setting)
+        for clip, record in runs:
+            key = record["id"]
+            text = plain[key] if which == "no_list" else replay(record, which, setting)
             score = _scored(clip, tuple(vocabulary), text)
             for name in ("errors", "reference_units", "term_hits", "term_total"):
                 setattr(total, name, getattr(total, name) + getattr(score, name))
@@ -205,7 +210,7 @@ def evaluate(language: str, clips: list[Clip], cache: dict[str, dict], lists, se
             "recall": scores["hotword_recall"],
             "false_alarms": scores["hotword_false_alarms"],
             "false_alarm_rate": scores["hotword_false_alarm_rate"],
-            "changed": round(changed / len(clips), 4),
+            "changed": round(changed / len(runs), 4),
             "spaced": spaced,
         }
     after = _outcome_counts()
@@ -270,32 +275,40 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("bench-hotwords-tune.jsonl"))
     parser.add_argument("--refresh", action="store_true", help="decode again, ignoring the cache")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--windows", choices=(*WINDOWINGS, "both"), default="both")
+    parser.add_argument("--languages", nargs="+", choices=("zh", "en"), default=["zh", "en"])
     args = parser.parse_args()
 
     clips = speech_clips()
     lists = tenant_lists(clips)
-    tuning = [c for c in clips if c.split == "tune"]
+    tuning = [c for c in clips if c.split == "tune" and c.language in args.languages]
+    windowings = list(WINDOWINGS) if args.windows == "both" else [args.windows]
     cache: dict[str, dict] = {}
     if args.cache.is_file() and not args.refresh:
         for line in args.cache.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             cache[record["id"]] = record
-    missing = [c for c in tuning if c.utterance.id not in cache]
+    missing = [(c, w) for w in windowings for c in tuning if f"{c.utterance.id}@{w}" not in cache]
     if missing:
         engine = load_engine(args.model, cpu_threads=threads())
         indexes = {which: lists.indexes(which) for which in LISTS}
         with args.cache.open("a", encoding="utf-8") as out:
-            for number, clip in enumerate(missing, 1):
-                record = collect(clip, engine, indexes)
-                cache[clip.utterance.id] = record
+            for number, (clip, windowing) in enumerate(missing, 1):
+                record = collect(clip, engine, indexes, windowing)
+                cache[record["id"]] = record
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
-                print(f"[{number}/{len(missing)}] {clip.utterance.id}", flush=True)
+                print(f"[{number}/{len(missing)}] {record['id']}", flush=True)
 
-    report = {"tuning_clips": dict(Counter(c.language for c in tuning))}
-    for language in ("zh", "en"):
-        ours = [c for c in tuning if c.language == language]
-        results = [(s, evaluate(language, ours, cache, lists, s)) for s in grid(language)]
+    report = {"tuning_clips": dict(Counter(c.language for c in tuning)), "windows": windowings}
+    for language in args.languages:
+        runs = [
+            (c, cache[f"{c.utterance.id}@{w}"])
+            for w in windowings
+            for c in tuning
+            if c.language == language
+        ]
+        results = [(s, evaluate(language, runs, lists, s)) for s in grid(language)]
         ranked = sorted(results, key=lambda sr: rank(*sr))
         passing = [(s, r) for s, r in ranked if passes(r)]
         best_per_form: dict = {}

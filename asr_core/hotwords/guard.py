@@ -15,7 +15,9 @@ punctuation, 300亿 for 三百亿) is never taken:
 2. otherwise, each retrieved phrase that the second pass wrote, where the first pass wrote
    something else in (or within `margin` units of) the phrase's retrieved span, replaces that
    stretch of the first pass. Nothing else changes. A single Chinese character is never
-   written: a homophone of it is in every sentence.
+   written: a homophone of it is in every sentence. A short list is prompted whole (a
+   caller's few words); its phrases the first pass did not retrieve may replace a stretch the
+   second pass changed, of about the phrase's length, wherever it is.
 
 Each verdict is logged and counted (`callscribe_hotword_second_passes_total{outcome}`).
 """
@@ -30,6 +32,7 @@ from rapidfuzz.distance import Levenshtein
 
 from asr_core.hotwords.correct import Replacement
 from asr_core.hotwords.index import Candidate
+from asr_core.hotwords.model import Hotword
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +107,16 @@ def judge(
     second: SecondPass,
     candidates: Sequence[Candidate],
     options: GuardOptions | None = None,
+    unplaced: Sequence[Hotword] = (),
 ) -> Verdict:
     """Which retrieved phrases of the second pass replace what stretch of the first pass.
 
-    `candidates` were retrieved from `first`: their spans are offsets in it.
+    `candidates` were retrieved from `first`: their spans are offsets in it. `unplaced` are
+    phrases prompted without a span (a short list is prompted whole): one may replace a
+    stretch the second pass changed, of about its length, anywhere.
     """
     options = options or GuardOptions()
-    verdict = _judge(first, second, candidates, options)
+    verdict = _judge(first, second, candidates, options, unplaced)
     SECOND_PASSES.labels(outcome=verdict.outcome).inc()
     if verdict.outcome not in ("accepted", "unchanged"):
         logger.info(
@@ -124,9 +130,13 @@ def judge(
 
 
 def _judge(
-    first: str, second: SecondPass, candidates: Sequence[Candidate], options: GuardOptions
+    first: str,
+    second: SecondPass,
+    candidates: Sequence[Candidate],
+    options: GuardOptions,
+    unplaced: Sequence[Hotword],
 ) -> Verdict:
-    if not candidates or not second.text.strip():
+    if not (candidates or unplaced) or not second.text.strip():
         return Verdict()
     if cjk_gaps(second.text) > cjk_gaps(first) + options.max_new_cjk_gaps:
         return Verdict(outcome="cjk_spacing")
@@ -141,10 +151,12 @@ def _judge(
     spans = [_unit_range(old, c.start, c.end, options.margin) for c in candidates]
     if alignment.changed_outside(spans) > options.max_outside_change * max(len(old), 1):
         return Verdict(outcome="outside_changes")
+    placements = [(c.phrase, low, high) for c, (low, high) in zip(candidates, spans, strict=True)]
+    placements += [(hotword.phrase, 0, len(old)) for hotword in unplaced]
     chosen: list[Replacement] = []
-    for candidate, (low, high) in zip(candidates, spans, strict=True):
-        phrase = [u.key for u in units(candidate.phrase)]
-        if not phrase or (len(phrase) < 2 and _CJK.match(candidate.phrase)):
+    for text, low, high in placements:
+        phrase = [u.key for u in units(text)]
+        if not phrase or (len(phrase) < 2 and _CJK.match(text)):
             continue  # one Chinese character: a homophone of it is everywhere
         for start in _occurrences([u.key for u in new], phrase):
             a, b = alignment.source_range(start, start + len(phrase))
@@ -152,7 +164,7 @@ def _judge(
                 continue
             if b <= low or a >= high or [u.key for u in old[a:b]] == phrase:
                 continue
-            replacement = Replacement(old[a].start, old[b - 1].end, candidate.phrase, 100.0)
+            replacement = Replacement(old[a].start, old[b - 1].end, text, 100.0)
             if all(replacement.end <= r.start or replacement.start >= r.end for r in chosen):
                 chosen.append(replacement)
             break

@@ -140,3 +140,23 @@ def test_aliases_still_map_to_the_listed_spelling():
     segments = [Segment(0.0, 1.0, "请转接张三")]
     merge_hotword_pass(segments, candidates, SecondPass("请转接张三"), options)
     assert segments[0].text == "请转接ZhangSan"
+
+
+def test_a_short_lists_unretrieved_phrase_may_replace_one_changed_stretch():
+    """A caller's few words are prompted whole: a name the first pass did not hear alike
+    ("my own man") is taken where the second pass wrote it instead, nowhere else."""
+    segments = [Segment(0.0, 1.0, " Please call my own man about the crisper assay.")]
+    unplaced = [Hotword("Xiaomeng Zhao")]
+    index = HotwordIndex(HotwordList([Hotword("CRISPR"), *unplaced]))
+    candidates = index.retrieve(segments[0].text)
+    assert [c.phrase for c in candidates] == ["CRISPR"]
+    second = SecondPass(" Please call Xiaomeng Zhao about the CRISPR assay.")
+    options = TranscribeOptions(hotword_guard=NO_LOG_PROB_CHECK, hotword_correction=False)
+    merge_hotword_pass(segments, candidates, second, options, unplaced)
+    assert segments[0].text == " Please call Xiaomeng Zhao about the CRISPR assay."
+    assert segments[0].hotwords == ["CRISPR", "Xiaomeng Zhao"]
+    # Written on top of words the first pass had right, it is refused.
+    segments = [Segment(0.0, 1.0, " Please call me about the assay.")]
+    second = SecondPass(" Please call me about the Xiaomeng Zhao assay.")
+    merge_hotword_pass(segments, [], second, options, unplaced)
+    assert segments[0].text == " Please call me about the assay."
