@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 _CJK_CHARS = "\u3400-\u9fff\uf900-\ufaff"
 _UNIT = re.compile(rf"[{_CJK_CHARS}]|[^\W_{_CJK_CHARS}]+(?:['’][^\W_{_CJK_CHARS}]+)*")
 _CJK = re.compile(rf"[{_CJK_CHARS}]")
+_VOWELS = re.compile(r"[aeiouy]+")
 _CJK_GAP = re.compile(rf"[{_CJK_CHARS}]\s+(?=[{_CJK_CHARS}])")
 
 OUTCOMES = ("accepted", "unchanged", "cjk_spacing", "outside_changes", "log_prob")
@@ -151,18 +152,27 @@ def _judge(
     spans = [_unit_range(old, c.start, c.end, options.margin) for c in candidates]
     if alignment.changed_outside(spans) > options.max_outside_change * max(len(old), 1):
         return Verdict(outcome="outside_changes")
-    placements = [(c.phrase, low, high) for c, (low, high) in zip(candidates, spans, strict=True)]
-    placements += [(hotword.phrase, 0, len(old)) for hotword in unplaced]
+    placements = [
+        (c.phrase, low, high, False) for c, (low, high) in zip(candidates, spans, strict=True)
+    ]
+    placements += [(hotword.phrase, 0, len(old), True) for hotword in unplaced]
     chosen: list[Replacement] = []
-    for text, low, high in placements:
+    for text, low, high, by_sound in placements:
         phrase = [u.key for u in units(text)]
         if not phrase or (len(phrase) < 2 and _CJK.match(text)):
             continue  # one Chinese character: a homophone of it is everywhere
         for start in _occurrences([u.key for u in new], phrase):
             a, b = alignment.source_range(start, start + len(phrase))
-            if not (max(1, len(phrase) - 1) <= b - a <= len(phrase) + 1):
+            stretch = [u.key for u in old[a:b]]
+            if b <= a or stretch == phrase or b <= low or a >= high:
                 continue
-            if b <= low or a >= high or [u.key for u in old[a:b]] == phrase:
+            # Retrieved: the stretch has the phrase's units, give or take one (as retrieval
+            # matched it). Unplaced: its syllables, give or take one ("Xiaomeng Zhao" was
+            # heard as "my own man now").
+            size, wanted = (
+                (_syllables(stretch), _syllables(phrase)) if by_sound else (b - a, len(phrase))
+            )
+            if abs(size - wanted) > 1:
                 continue
             replacement = Replacement(old[a].start, old[b - 1].end, text, 100.0)
             if all(replacement.end <= r.start or replacement.start >= r.end for r in chosen):
@@ -225,6 +235,11 @@ def _unit_range(old: list[_Unit], start: int, end: int, margin: int) -> tuple[in
     if not inside:
         return 0, 0
     return max(0, inside[0] - margin), min(len(old), inside[-1] + 1 + margin)
+
+
+def _syllables(keys: list[str]) -> int:
+    """A Chinese character is one; a word has one per vowel group (at least one)."""
+    return sum(1 if _CJK.match(key) else max(1, len(_VOWELS.findall(key))) for key in keys)
 
 
 def _occurrences(keys: list[str], phrase: list[str]):
