@@ -98,6 +98,7 @@ def _english_normalizer():
     return EnglishTextNormalizer()
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize(text: str, language: str) -> str:
     """Score-ready text: English normalised words, or Mandarin simplified characters."""
     if language == "en":
@@ -121,8 +122,13 @@ def contains_term(normalized_text: str, term: str, language: str) -> bool:
     if not needle:
         return False
     if language == "en":
-        return re.search(rf"(?<!\S){re.escape(needle)}(?!\S)", normalized_text) is not None
+        return _whole_words(needle).search(normalized_text) is not None
     return needle in normalized_text
+
+
+@functools.lru_cache(maxsize=65536)
+def _whole_words(needle: str) -> re.Pattern:
+    return re.compile(rf"(?<!\S){re.escape(needle)}(?!\S)")
 
 
 @dataclass

@@ -20,6 +20,9 @@ from asr_core.chinese import to_simplified, to_traditional
 from asr_core.engines.base import DecodeOptions, EncodedAudio, Engine
 from asr_core.errors import UnsupportedLanguageError
 from asr_core.hotwords import Hotword, HotwordIndex, apply_corrections
+from asr_core.hotwords.correct import Replacement, apply_replacements
+from asr_core.hotwords.guard import GuardOptions, SecondPass, judge
+from asr_core.hotwords.index import Candidate
 from asr_core.transcript import Segment, Transcript
 from asr_core.vad import SpeechRegion, VadOptions, segment_speech
 
@@ -45,8 +48,11 @@ class TranscribeOptions(DecodeOptions):
     chinese_script: Literal["simplified", "traditional", "as-decoded"] = "simplified"
     """Script of Mandarin output (Whisper mixes both)."""
     hotword_index: HotwordIndex | None = None
-    """A hot-word list to retrieve from per window (`hotwords` are prompted as they are)."""
+    """A hot-word list to retrieve from per window."""
     hotword_top_k: int = 10
+    """Phrases retrieved per window into the second pass's prompt."""
+    hotword_guard: GuardOptions = field(default_factory=GuardOptions)
+    """What of the second pass is kept (`asr_core.hotwords.guard`)."""
     hotword_correction: bool = True
     vad: VadOptions = field(default_factory=VadOptions)
 
@@ -202,64 +208,101 @@ def decode_window(
     options: TranscribeOptions,
     prompt: str | None,
     previous_language: str | None = None,
-    hypothesis: str | None = None,
 ) -> WindowResult:
-    """Final text of one encoded window: language, hot-words, decode, script, corrections.
+    """Final text of one encoded window: language, decode, script, hot-words.
 
-    Shared by file transcription and live finals. `hypothesis` is a first-pass text the
-    caller already has (a live stream's last partial); without it the engine makes one when
-    hot-word retrieval needs it.
+    Shared by file transcription and live finals. The window is decoded exactly as without
+    hot-words; a list can then only replace stretches of that text with listed phrases
+    (`apply_hotwords`).
     """
     language, probability = options.language, 1.0
     if language is None:
         language, probability = engine.detect_language(encoded, options.allowed_languages)
         if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
             language = previous_language
-    hotwords = _hotwords_for(engine, encoded, language, options, hypothesis)
-    prompted = tuple(dict.fromkeys([*options.hotwords, *(h.phrase for h in hotwords)]))
-    segments = engine.decode(
-        encoded, replace(options, language=language, prompt=prompt, hotwords=prompted)
-    )
-    for segment in segments:
-        if language == "zh":
+    options = replace(options, language=language, prompt=prompt, hotwords=())
+    segments = engine.decode(encoded, options)
+    if language == "zh":
+        for segment in segments:
             _convert_script(segment, options.chinese_script)
-        if hotwords and options.hotword_correction:
-            apply_corrections(segment, hotwords)
-        segment.hotwords = list(prompted)
-        if options.hotword_index is not None:
-            segment.hotword_version = options.hotword_index.version
+    if options.hotword_index is not None:
+        apply_hotwords(engine, encoded, segments, options)
     return WindowResult(segments, language, probability)
 
 
-def _hotwords_for(
-    engine: Engine,
-    encoded: EncodedAudio,
-    language: str,
-    options: TranscribeOptions,
-    hypothesis: str | None,
-) -> list[Hotword]:
-    """The listed phrases worth prompting for this window.
-
-    A list no longer than `hotword_top_k` is prompted whole. A longer one goes through
-    retrieval: a cheap first pass on the same encoder output, matched against the index.
-    """
+def apply_hotwords(
+    engine: Engine, encoded: EncodedAudio, segments: list[Segment], options: TranscribeOptions
+) -> None:
+    """Retrieve listed phrases from the first pass (`segments`) and decode again with them in
+    the prompt; `merge_hotword_pass` keeps what of that second pass may only help."""
     index = options.hotword_index
-    if index is None or len(index) == 0:
-        return []
-    if len(index) <= options.hotword_top_k:
-        return list(index.hotwords.entries)
-    if hypothesis is None:
-        hypothesis = engine.first_pass(encoded, language)
-    return [c.hotword for c in index.retrieve(hypothesis, options.hotword_top_k)]
+    text = "".join(segment.text for segment in segments)
+    if index is None or not text.strip():
+        candidates, unplaced = [], []
+    else:
+        candidates = index.retrieve(text, options.hotword_top_k)
+        retrieved = {c.phrase for c in candidates}
+        short = len(index) <= options.hotword_top_k  # a caller's few words: prompted whole
+        unplaced = [h for h in index.hotwords.entries if short and h.phrase not in retrieved]
+    second = None
+    if candidates or unplaced:
+        phrases = tuple(c.phrase for c in candidates) + tuple(h.phrase for h in unplaced)
+        second = engine.hotword_pass(
+            encoded, replace(options, hotwords=phrases), segments, candidates
+        )
+        if options.language == "zh":
+            second = replace(second, text=_script(second.text, options.chinese_script))
+    merge_hotword_pass(segments, candidates, second, options, unplaced)
+
+
+def merge_hotword_pass(
+    segments: list[Segment],
+    candidates: list[Candidate],
+    second: SecondPass | None,
+    options: TranscribeOptions,
+    unplaced: list[Hotword] | None = None,
+) -> None:
+    """Write into the first pass the phrases `asr_core.hotwords.guard` takes from the second
+    pass, correct near-miss spellings of the prompted phrases, and record what was prompted
+    (`unplaced`: phrases of a short list prompted whole that retrieval did not place)."""
+    unplaced = unplaced or []
+    if second is not None:
+        text = "".join(segment.text for segment in segments)
+        verdict = judge(text, second, candidates, options.hotword_guard, unplaced)
+        _replace_in_segments(segments, verdict.replacements)
+    prompted = [c.hotword for c in candidates] + unplaced
+    index = options.hotword_index
+    for segment in segments:
+        if prompted and options.hotword_correction:
+            apply_corrections(segment, prompted)
+        segment.hotwords = [h.phrase for h in prompted]
+        segment.hotword_version = index.version if index is not None else None
+
+
+def _replace_in_segments(segments: list[Segment], replacements: list[Replacement]) -> None:
+    """Apply replacements given in the offsets of the segments' joined texts; one that
+    crosses a segment boundary is dropped."""
+    offset = 0
+    for segment in segments:
+        end = offset + len(segment.text)
+        inside = [
+            Replacement(r.start - offset, r.end - offset, r.phrase, r.score)
+            for r in replacements
+            if offset <= r.start and r.end <= end
+        ]
+        apply_replacements(segment, inside)
+        offset = end
 
 
 def _convert_script(segment: Segment, script: str) -> None:
-    convert = {"simplified": to_simplified, "traditional": to_traditional}.get(script)
-    if convert is None:
-        return
-    segment.text = convert(segment.text)
+    segment.text = _script(segment.text, script)
     for word in segment.words or []:
-        word.word = convert(word.word)
+        word.word = _script(word.word, script)
+
+
+def _script(text: str, script: str) -> str:
+    convert = {"simplified": to_simplified, "traditional": to_traditional}.get(script)
+    return convert(text) if convert else text
 
 
 def next_prompt(

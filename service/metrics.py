@@ -2,6 +2,7 @@
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from asr_core.hotwords.guard import SECOND_PASSES
 from asr_core.streaming import StreamObserver
 
 _LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2, 3, 5, 10)
@@ -36,6 +37,7 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.streams = StreamMetrics(self.registry)
+        self.registry.register(SECOND_PASSES)  # process-wide: how hot-word passes ended
 
 
 class StreamMetrics(StreamObserver):

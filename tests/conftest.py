@@ -34,6 +34,37 @@ def testdata(shared_speech) -> Path:
 
 
 @pytest.fixture(scope="session")
+def speech_lists(testdata):
+    """The speech sets' clips and the tenant lists `bench.hotwords` scores them with."""
+    from bench.hotwords import speech_clips, tenant_lists
+
+    clips = speech_clips()
+    return clips, tenant_lists(clips)
+
+
+@pytest.fixture(scope="session")
+def shared_speech_texts(testdata, speech_lists, engine) -> dict:
+    """Every clip of the shared speech set (not speech-zh), by id: (clip, texts) with texts
+    without a list, with the list of its language's terms among 1,000 distractors, and with
+    the distractors only. One encoder run and first pass serve the three
+    (`bench.hotwords.decode_with_lists`), and every test of the set shares them."""
+    from asr_core.evaluation import read_manifest
+    from bench.hotwords import decode_with_lists
+
+    clips, lists = speech_lists
+    indexes = {
+        "list": lists.indexes("with_terms"),
+        "distractors_only": lists.indexes("distractors"),
+    }
+    ours = {u.id for u in read_manifest(testdata / "manifest.tsv")}
+    return {
+        c.utterance.id: (c, decode_with_lists(engine, c, indexes))
+        for c in clips
+        if c.utterance.id in ours
+    }
+
+
+@pytest.fixture(scope="session")
 def engine():
     from asr_core.engines import load_engine
 

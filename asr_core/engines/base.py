@@ -5,11 +5,13 @@ engine can be swapped (Whisper on CPU, FunAudio LLM-ASR on GPU) without touching
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from asr_core.hotwords.guard import SecondPass
+from asr_core.hotwords.index import Candidate
 from asr_core.transcript import Segment, join_text
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -105,16 +107,18 @@ class Engine(ABC):
     def detokenize(self, tokens: tuple[int, ...], language: str) -> str:
         """Text of engine tokens (as partial results and prefixes carry them)."""
 
-    def first_pass(self, encoded: EncodedAudio, language: str) -> str:
-        """A cheap hypothesis of the window (greedy, no prompt) to retrieve hot-words with.
+    def hotword_pass(
+        self,
+        encoded: EncodedAudio,
+        options: DecodeOptions,
+        first: Sequence[Segment],
+        candidates: Sequence[Candidate],
+    ) -> SecondPass:
+        """The window decoded again with `options.hotwords` (retrieved from the first pass,
+        `first`, as `candidates`) in the prompt, as plain text for `asr_core.hotwords.guard`
+        to weigh against the first pass.
 
-        Engines with a faster route (a CTC head, a decode without timestamps) override this.
+        Engines that can decode without timestamps, or score both passes alike, override this.
         """
-        options = DecodeOptions(
-            language=language,
-            beam_size=1,
-            temperatures=(0.0,),
-            compression_ratio_threshold=None,
-            log_prob_threshold=None,
-        )
-        return join_text(segment.text for segment in self.decode(encoded, options))
+        segments = self.decode(encoded, options)
+        return SecondPass(join_text(segment.text for segment in segments))

@@ -1,11 +1,14 @@
-"""Conservative spelling correction to the canonical hot-word, after the final pass.
+"""Conservative spelling correction to the canonical hot-word, after the hot-word pass.
 
-Prompting makes the decoder likely to spell a retrieved phrase right; this makes it certain
-where the evidence is strong, and does nothing otherwise:
+The guarded second pass (`guard`) writes a retrieved phrase where it was heard; this fixes
+near-miss spellings where the evidence is strong, and does nothing otherwise:
 
-- a Chinese phrase of two syllables or more replaces text with exactly its toneless pinyin,
-  unless that text is a common word in its own right (jieba's dictionary): 左小雷 -> 左小蕾,
-  下门 -> 厦门, but 方式 is never turned into a listed place called 芳市;
+- a Chinese alias of two syllables or more (`ZhangSan<TAB>张叁`: the tenant says this sound
+  is that phrase) replaces text with exactly its toneless pinyin, unless that text is a common
+  word in its own right (jieba's dictionary): 张三 -> ZhangSan, but 方式 never becomes 芳市.
+  A Chinese phrase itself is not forced by its pinyin: on the tuning split that rewrote
+  stretches across word boundaries with distractors (发放现金 -> 发芳县金) and found no term
+  the second pass had not already written;
 - a Latin phrase replaces words that sound the same (equal sound skeletons) and are spelled
   nearly alike (letter similarity 90+, lowered a little by weight): Schoffer -> Schoeffer;
   an equal spelling in other letter case or spacing is normalised too.
@@ -60,7 +63,7 @@ def find_replacements(text: str, hotwords: list[Hotword]) -> list[Replacement]:
     found: list[Replacement] = []
     for hotword in hotwords:
         for surface in (hotword.phrase, *hotword.aliases):
-            found.extend(_matches(text, units, hotword, surface))
+            found.extend(_matches(text, units, hotword, surface, surface != hotword.phrase))
     chosen: list[Replacement] = []
     for replacement in sorted(found, key=lambda r: -r.score):
         if all(replacement.end <= r.start or replacement.start >= r.end for r in chosen):
@@ -68,7 +71,7 @@ def find_replacements(text: str, hotwords: list[Hotword]) -> list[Replacement]:
     return sorted(chosen, key=lambda r: r.start)
 
 
-def _matches(text: str, units: list[Unit], hotword: Hotword, surface: str):
+def _matches(text: str, units: list[Unit], hotword: Hotword, surface: str, alias: bool):
     phrase_units = to_units(surface)
     if not phrase_units:
         return
@@ -76,7 +79,7 @@ def _matches(text: str, units: list[Unit], hotword: Hotword, surface: str):
     exact = "".join(u.exact for u in phrase_units)
     sound = "".join(u.sound for u in phrase_units)
     if all(u.is_cjk for u in phrase_units):
-        if n < 2:
+        if n < 2 or not alias:
             return
         for i in range(len(units) - n + 1):
             window = units[i : i + n]
@@ -109,11 +112,13 @@ def _replacement(text: str, window: list[Unit], hotword: Hotword, score: float) 
 
 def apply_corrections(segment: Segment, hotwords: list[Hotword]) -> Segment:
     """Correct a segment's text in place, merging the words a replacement covers."""
-    replacements = [
-        r
-        for r in find_replacements(segment.text, hotwords)
-        if segment.text[r.start : r.end] != r.phrase
-    ]
+    return apply_replacements(segment, find_replacements(segment.text, hotwords))
+
+
+def apply_replacements(segment: Segment, replacements: list[Replacement]) -> Segment:
+    """Write non-overlapping replacements (offsets in the segment's text, left to right) into
+    a segment in place; the words a replacement touches become one word."""
+    replacements = [r for r in replacements if segment.text[r.start : r.end] != r.phrase]
     if not replacements:
         return segment
     if segment.words:

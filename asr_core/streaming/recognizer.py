@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 _CHUNK = SAMPLE_RATE // 10
 """Audio is handed to the endpointer 100 ms at a time, so every close is seen in order."""
 _ARRIVAL_LOG_S = 120.0
-_STALE_PARTIAL = SAMPLE_RATE
-"""A last partial ending more than this before the speech end is no first pass for retrieval."""
 
 
 @dataclass
@@ -125,8 +123,6 @@ class StreamingRecognizer:
         self._stable: tuple[int, ...] = ()
         self._partial_language = self.options.decoding.language
         """Language of the open segment's partials: detected by its first partial."""
-        self._last_partial_text = ""
-        self._last_partial_end = 0
         self._next_partial_at = 0
         self._first_partial_sent = False
         self._partial_task: asyncio.Task | None = None
@@ -205,8 +201,6 @@ class StreamingRecognizer:
         # Hot-word swaps apply from here.
         self._segment_options = replace(self.options.decoding, hotword_index=self._hotwords())
         self._stable = ()
-        self._last_partial_text = ""
-        self._last_partial_end = 0
         self._first_partial_sent = False
         self._partial_language = self._segment_options.language
         self._next_partial_at = self._endpointer.speech_start + int(
@@ -245,8 +239,6 @@ class StreamingRecognizer:
 
     def _decode_final(self, audio: np.ndarray) -> asyncio.Task:
         options = self._segment_options
-        stale = self._endpointer.speech_end - self._last_partial_end > _STALE_PARTIAL
-        hypothesis = None if stale or not self._last_partial_text else self._last_partial_text
 
         def work() -> tuple[WindowResult, float]:
             started = time.perf_counter()
@@ -254,7 +246,7 @@ class StreamingRecognizer:
             # The last final's language only breaks an unsure detection (short segments
             # misdetect); a confident one wins, so callers can switch languages.
             result = decode_window(
-                self.engine, encoded, options, self._context, self._last_language, hypothesis
+                self.engine, encoded, options, self._context, self._last_language
             )
             return result, time.perf_counter() - started
 
@@ -362,8 +354,6 @@ class StreamingRecognizer:
             stable_text = self.engine.detokenize(stable, result.language)
         self._stable = stable
         self._partial_language = result.language
-        self._last_partial_text = result.text
-        self._last_partial_end = end
         if not result.text:
             return
         unstable = result.text[len(stable_text) :] if result.text.startswith(stable_text) else ""

@@ -139,9 +139,11 @@ def test_hot_word_swap_applies_from_the_next_segment(scheduler, tmp_path):
 
     finals = [e for e in stream(scheduler, audio, between=swap_once) if isinstance(e, Final)]
     assert len(finals) == 2
-    assert "Xiaomeng" not in finals[0].text and finals[0].hotword_version is None
-    assert "Xiaomeng Zhao" in finals[1].text and finals[1].hotword_version == 3
-    assert "Xiaomeng Zhao" in finals[1].hotwords
+    assert finals[0].hotwords == [] and finals[0].hotword_version is None
+    # Only what the first pass heard is retrieved (CRISPR, heard as crisper); a name it did
+    # not hear at all (Xiaomeng Zhao, heard as "my own man") is never forced in.
+    assert "CRISPR" in finals[1].text and finals[1].hotword_version == 3
+    assert "CRISPR" in finals[1].hotwords
 
 
 def test_retrieval_from_a_thousand_phrases_in_a_live_final(scheduler, tmp_path):

@@ -17,6 +17,7 @@ from asr_core.engines.funaudio.options import FunAudioOptions  # noqa: E402
 from asr_core.engines.funaudio.prompts import chat_prefix, chat_suffix  # noqa: E402
 from asr_core.errors import ModelNotFoundError, UnsupportedLanguageError  # noqa: E402
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList  # noqa: E402
+from asr_core.hotwords.guard import GuardOptions  # noqa: E402
 from asr_core.transcribe import TranscribeOptions, decode_window  # noqa: E402
 from tests.tiny_funaudio import TinySpec, write_tiny_checkpoint  # noqa: E402
 
@@ -79,21 +80,75 @@ def test_ctc_first_pass_and_language(engine):
     assert engine.detect_language(encoded, ("en",)) == ("en", 0.0)
 
 
-def test_hotwords_retrieved_from_the_ctc_pass_go_into_the_prompt(engine, monkeypatch):
+def _answers(engine, monkeypatch, *texts: str) -> list:
+    """Make the backend answer each decode with the next text; returns the requests seen."""
+    answers = [engine.model.tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    seen = []
+    monkeypatch.setattr(
+        engine.backend, "generate", lambda requests: seen.extend(requests) or [answers.pop(0)]
+    )
+    return seen
+
+
+@pytest.fixture
+def tenant_index():
     entries = [Hotword("张三")] + [Hotword(f"会议室{i}号") for i in range(12)]
-    index = HotwordIndex(HotwordList(entries, version=7))
+    return HotwordIndex(HotwordList(entries, version=7))
+
+
+def test_hotwords_retrieved_from_the_first_pass_go_into_the_second_prompt(
+    engine, tenant_index, monkeypatch
+):
+    """The plain decode first (the released prompt), then the context prompt with the CTC
+    pass and the phrases retrieved from the plain decode; the guard takes 张三 from it."""
     prompts = []
     original = engine.prompt
     monkeypatch.setattr(
         engine, "prompt", lambda e, o: prompts.append(original(e, o)) or prompts[-1]
     )
-    options = TranscribeOptions(language="zh", hotword_index=index, hotword_top_k=3)
+    _answers(engine, monkeypatch, "张山你好", "张三你好")
+    options = TranscribeOptions(
+        language="zh",
+        hotword_index=tenant_index,
+        hotword_top_k=3,
+        hotword_guard=GuardOptions(max_logprob_drop=math.inf),
+    )
     result = decode_window(engine, engine.encode(_audio(1.0)), options, prompt="上一句")
-    assert len(prompts) == 1
-    assert "一遍解码结果：张三\n热词列表：[张三]\n语音转写成中文：" in prompts[0]
-    assert "历史转写结果：上一句\n" in prompts[0]
-    for segment in result.segments:
-        assert segment.hotwords == ["张三"] and segment.hotword_version == 7
+    assert prompts[0] == "语音转写成中文："
+    assert "一遍解码结果：张三\n热词列表：[张三]\n语音转写成中文：" in prompts[1]
+    assert "历史转写结果：上一句\n" in prompts[1]
+    [segment] = result.segments
+    assert segment.text == "张三你好"
+    assert segment.hotwords == ["张三"] and segment.hotword_version == 7
+
+
+def test_the_guard_keeps_the_plain_decode_when_the_second_pass_derails(
+    engine, tenant_index, monkeypatch
+):
+    _answers(engine, monkeypatch, "张山你好", "张 三 你 好 张三")
+    options = TranscribeOptions(
+        language="zh",
+        hotword_index=tenant_index,
+        hotword_guard=GuardOptions(max_logprob_drop=math.inf),
+    )
+    [segment] = decode_window(engine, engine.encode(_audio(1.0)), options, None).segments
+    assert segment.text == "张山你好"
+
+
+def test_both_passes_are_scored_by_the_llm(engine, tenant_index):
+    """Each answer's average log-probability under its own prompt: the greedy answer scores
+    at least as well as the same answer with its last token changed."""
+    encoded = engine.encode(_audio(1.2, seed=2))
+    [first] = engine.decode(encoded, DecodeOptions(language="zh"))
+    candidates = tenant_index.retrieve("张三")
+    options = DecodeOptions(language="zh", hotwords=("张三",))
+    second = engine.hotword_pass(encoded, options, [first], candidates)
+    assert second.avg_logprob is not None and second.first_avg_logprob is not None
+    assert second.avg_logprob <= 0 and second.first_avg_logprob <= 0
+    plain = engine.prompt(encoded, DecodeOptions(language="zh"))
+    assert engine._avg_logprob(encoded, plain, first.tokens) == second.first_avg_logprob
+    changed = [*first.tokens[:-1], (first.tokens[-1] + 1) % 100]
+    assert engine._avg_logprob(encoded, plain, changed) <= second.first_avg_logprob
 
 
 def test_unknown_language_is_refused(engine):

@@ -2,21 +2,35 @@ from asr_core.hotwords import Hotword, apply_corrections, find_replacements
 from asr_core.transcript import Segment, Word
 
 
-def corrected(text: str, *phrases: str, weights: dict | None = None) -> str:
-    hotwords = [Hotword(p, (weights or {}).get(p, 1.0)) for p in phrases]
+def corrected(text: str, *phrases: str, weights: dict | None = None, aliases=None) -> str:
+    hotwords = [
+        Hotword(p, (weights or {}).get(p, 1.0), tuple((aliases or {}).get(p, ()))) for p in phrases
+    ]
     return apply_corrections(Segment(0, 1, text), hotwords).text
 
 
-def test_chinese_homophones_of_three_syllables_are_corrected():
-    assert corrected("左小雷进一步表示", "左小蕾") == "左小蕾进一步表示"
-    assert corrected("洋城与转移支付", "杨澄宇") == "杨澄宇转移支付"
+def test_chinese_aliases_are_corrected_to_the_phrase_by_sound():
+    assert corrected("请转接张三", "ZhangSan", aliases={"ZhangSan": ("张叁",)}) == (
+        "请转接ZhangSan"
+    )
+    assert corrected("左小雷进一步表示", "左小蕾", aliases={"左小蕾": ("左小雷",)}) == (
+        "左小蕾进一步表示"
+    )
+    assert corrected("而深圳下门房价", "厦门", aliases={"厦门": ("夏门",)}) == "而深圳厦门房价"
 
 
-def test_two_syllable_homophones_are_corrected_unless_the_text_is_a_real_word():
-    assert corrected("规股的技术公司", "硅谷") == "硅谷的技术公司"
-    assert corrected("而深圳下门房价", "厦门") == "而深圳厦门房价"
-    assert corrected("转移支付的方式", "芳市") == "转移支付的方式"
-    assert corrected("新工厂位于首尔", "魏瑜") == "新工厂位于首尔"
+def test_an_alias_never_replaces_a_real_word():
+    assert corrected("转移支付的方式", "芳市", aliases={"芳市": ("芳氏",)}) == "转移支付的方式"
+    assert corrected("新工厂位于首尔", "魏瑜", aliases={"魏瑜": ("卫宇",)}) == "新工厂位于首尔"
+
+
+def test_chinese_phrases_are_not_forced_by_pinyin_alone():
+    """The guarded second pass writes them where they were heard; pinyin alone rewrote
+    stretches across words with distractors (issue: 发放现金 -> 发芳县金)."""
+    assert corrected("那么直接发放现金会是最有效的方式", "芳县", "慧市") == (
+        "那么直接发放现金会是最有效的方式"
+    )
+    assert corrected("左小雷进一步表示", "左小蕾") == "左小雷进一步表示"
 
 
 def test_near_spellings_that_sound_the_same_are_corrected():
@@ -35,7 +49,9 @@ def test_weak_matches_never_fire():
 
 
 def test_replacements_do_not_overlap():
-    replacements = find_replacements("左小雷", [Hotword("左小蕾"), Hotword("左小磊")])
+    replacements = find_replacements(
+        "左小雷", [Hotword("左小蕾", aliases=("左晓雷",)), Hotword("左小磊", aliases=("佐小雷",))]
+    )
     assert len(replacements) == 1
 
 
@@ -66,6 +82,6 @@ def test_chinese_words_keep_their_other_characters():
         "洋城与转移",
         [Word(0, 0.4, "洋城", 0.9), Word(0.4, 0.7, "与转", 0.8), Word(0.7, 1.0, "移", 0.9)],
     )
-    apply_corrections(segment, [Hotword("杨澄宇")])
+    apply_corrections(segment, [Hotword("杨澄宇", aliases=("洋城与",))])
     assert segment.text == "杨澄宇转移"
     assert "".join(w.word for w in segment.words) == "杨澄宇转移"

@@ -107,3 +107,14 @@ def test_build_and_retrieval_latency_at_5000_phrases(distractors):
     retrieve = time.perf_counter() - started
     print(f"build {build * 1000:.0f} ms, retrieve {retrieve * 1000:.2f} ms")
     assert len(index) == len(distractors[:5000])
+
+
+def test_a_weight_below_one_disfavours_a_phrase():
+    """FunASR's `phrase weight` below 1: a near miss no longer counts, and an equal match
+    ranks below the unweighted phrase (so a small top-K leaves it out)."""
+    heard = "他说左小来进一步表示"
+    assert phrases(index_of("左小蕾").retrieve(heard)) == ["左小蕾"]
+    weak = HotwordIndex(HotwordList([Hotword("左小蕾", weight=0.5)]))
+    assert weak.retrieve(heard) == []
+    tied = HotwordIndex(HotwordList([Hotword("万科", weight=0.5), Hotword("玩客")]))
+    assert phrases(tied.retrieve("万科得出结论", top_k=1)) == ["玩客"]

@@ -3,10 +3,12 @@ streams, SIP, WebRTC and the worker run on it unchanged.
 
 - `encode`: frontend -> encoder (float32) -> adaptor; keeps the first ⌈T/8⌉ adaptor frames.
 - `first_pass`: the CTC head's greedy text (an unprompted LLM decode where the checkpoint has
-  no CTC head); the pipeline retrieves hot-words with it (`asr_core.hotwords`).
+  no CTC head): the script detects the language, and hot-word prompts carry it as 一遍解码结果.
 - `decode`: the released prompt, plus 历史转写结果 / 一遍解码结果 / 热词列表 lines when
   hot-words are prompted; one greedy LLM decode per window (no beam search, as released);
   word times from the CTC head's path (`timing`), where the checkpoint has one.
+- `hotword_pass`: the decode with hot-words prompted, after the pipeline's plain decode
+  retrieved them; both answers scored by the LLM so `asr_core.hotwords.guard` can compare.
 - `decode_partials`: every stream's open segment in one batch, each continuing after its
   stable tokens as the assistant's text: Fun-ASR's realtime re-decode with rollback, the
   rollback itself being the streaming recogniser's (`rollback_tokens`).
@@ -14,7 +16,7 @@ streams, SIP, WebRTC and the worker run on it unchanged.
 
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +50,10 @@ from asr_core.engines.funaudio.prompts import (
 from asr_core.engines.funaudio.timing import align_words, spikes, timed_chars
 from asr_core.engines.guards import cut_repetition_loops
 from asr_core.errors import UnsupportedLanguageError
+from asr_core.hotwords.guard import SecondPass
+from asr_core.hotwords.index import Candidate
 from asr_core.hotwords.model import script_language
-from asr_core.transcript import Segment, Word
+from asr_core.transcript import Segment, Word, join_text
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +226,41 @@ class FunAudioEngine(Engine):
             history = options.prompt if self.options.history_context else None
             context = PromptContext(tuple(options.hotwords), one_pass or "", history or "")
         return transcription_prompt(context, options.language, self.options.itn)
+
+    def hotword_pass(
+        self,
+        encoded: FunAudioEncoded,
+        options: DecodeOptions,
+        first: Sequence[Segment],
+        candidates: Sequence[Candidate],
+    ) -> SecondPass:
+        """The context prompt's decode (`prompt`), with both passes' answers scored by the
+        LLM itself: each its average log-probability under the prompt that produced it."""
+        if self.model.ctc is None and encoded.hypothesis is None:
+            encoded.hypothesis = join_text(segment.text for segment in first)
+        prompt = self.prompt(encoded, options)
+        request = self._request(encoded, prompt, (), self.options.max_new_tokens)
+        tokens = self.backend.generate([request])[0]
+        plain = transcription_prompt(PromptContext(), options.language, self.options.itn)
+        first_tokens = [token for segment in first for token in segment.tokens]
+        return SecondPass(
+            self.detokenize(tuple(tokens), options.language or ""),
+            self._avg_logprob(encoded, prompt, tokens),
+            self._avg_logprob(encoded, plain, first_tokens),
+        )
+
+    @torch.inference_mode()
+    def _avg_logprob(
+        self, encoded: FunAudioEncoded, prompt: str, answer: list[int]
+    ) -> float | None:
+        """Average log-probability of the answer tokens after a prompt: one forward pass of
+        the LLM in this process, whichever backend decoded them."""
+        if not answer:
+            return None
+        embeds = self._request(encoded, prompt, tuple(answer), 0).embeds
+        logits = self.model.llm(inputs_embeds=embeds[None]).logits[0, -len(answer) - 1 : -1]
+        targets = torch.tensor(answer, device=logits.device)[:, None]
+        return float(torch.log_softmax(logits.float(), -1).gather(1, targets).mean())
 
     def decode_partials(self, requests: list[PartialRequest]) -> list[PartialResult]:
         """One backend batch for all streams; a request's prefix tokens are the assistant's
