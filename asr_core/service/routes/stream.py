@@ -30,11 +30,11 @@ from asr_core.service.hotwords import CallerHotwords, parse_request_hotwords
 from asr_core.service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
+    FrameReader,
     Outbox,
     accept,
     close_quietly,
     new_recognizer,
-    receive_frame,
     render_native,
 )
 from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
@@ -75,6 +75,7 @@ async def native_stream(websocket: WebSocket) -> None:
     metrics = state.metrics.streams
     outbox = Outbox(websocket, render_native)
     recognizer: StreamingRecognizer | None = None
+    reader: FrameReader | None = None
     metrics.active_streams.labels(protocol="native").inc()
     try:
         config = await _read_config(websocket, outbox, state)
@@ -95,7 +96,8 @@ async def native_stream(websocket: WebSocket) -> None:
                 "interim_results": config.interim_results,
             }
         )
-        if await _receive(websocket, outbox, recognizer, decoder, hotwords, state):
+        reader = FrameReader(websocket, answer=lambda text: _answer_ping(text, outbox))
+        if await _receive(reader, outbox, recognizer, decoder, hotwords, state):
             await recognizer.push(decoder.flush())
             await recognizer.close()
             outbox.put({"type": "closed"})
@@ -105,8 +107,24 @@ async def native_stream(websocket: WebSocket) -> None:
         metrics.active_streams.labels(protocol="native").dec()
         if recognizer is not None:
             recognizer.abort()
+        if reader is not None:
+            reader.cancel()
         outbox.cancel()
         slot.release()
+
+
+def _answer_ping(text: str, outbox: Outbox) -> bool:
+    """Pings are answered as they arrive, even while the stream's audio waits its turn."""
+    if '"ping"' not in text:
+        return False
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(message, dict) or message.get("type") != "ping":
+        return False
+    outbox.put({"type": "pong"})
+    return True
 
 
 async def _read_config(websocket: WebSocket, outbox: Outbox, state) -> StreamConfig | None:
@@ -161,7 +179,7 @@ def _options(config: StreamConfig, state) -> StreamingOptions:
 
 
 async def _receive(
-    websocket: WebSocket,
+    reader: FrameReader,
     outbox: Outbox,
     recognizer: StreamingRecognizer,
     decoder: StreamDecoder,
@@ -169,7 +187,7 @@ async def _receive(
     state,
 ) -> bool:
     """Handle frames until the client ends the stream (True) or goes away (False)."""
-    while (message := await receive_frame(websocket)) is not None:
+    while (message := await reader.next()) is not None:
         data, text = message.get("bytes"), message.get("text")
         if data is not None:
             if len(data) > MAX_AUDIO_FRAME_BYTES:
@@ -215,8 +233,6 @@ async def _control(
             outbox.put(Error(exc.code, exc.reason))
         else:
             outbox.put({"type": "hotwords_set", "applies_from_segment": recognizer.next_segment})
-    elif kind == "ping":
-        outbox.put({"type": "pong"})
     else:
         outbox.put(
             Error(
