@@ -210,16 +210,59 @@ def decode_window(
     caller already has (a live stream's last partial); without it the engine makes one when
     hot-word retrieval needs it.
     """
+    job = WindowJob(encoded, options, prompt, previous_language, hypothesis)
+    return decode_windows(engine, [job])[0]
+
+
+@dataclass
+class WindowJob:
+    """One window to decode, with what `decode_window` takes besides the engine."""
+
+    encoded: EncodedAudio
+    options: TranscribeOptions
+    prompt: str | None = None
+    previous_language: str | None = None
+    hypothesis: str | None = None
+
+
+def decode_windows(engine: Engine, jobs: list[WindowJob]) -> list[WindowResult]:
+    """`decode_window` for several windows, decoded by the engine in one batch."""
+    prepared = [_prepare(engine, job) for job in jobs]
+    decoded = engine.decode_batch(
+        [job.encoded for job in jobs], [decode_options for _, _, _, decode_options in prepared]
+    )
+    return [
+        _finish(segments, job.options, language, probability, hotwords, decode_options.hotwords)
+        for job, segments, (language, probability, hotwords, decode_options) in zip(
+            jobs, decoded, prepared, strict=True
+        )
+    ]
+
+
+def _prepare(engine: Engine, job: WindowJob) -> tuple[str, float, list[Hotword], DecodeOptions]:
+    """The window's language (detected unless given; an unsure detection keeps the previous
+    window's), its hot-words, and the engine's decode options."""
+    options = job.options
     language, probability = options.language, 1.0
     if language is None:
-        language, probability = engine.detect_language(encoded, options.allowed_languages)
-        if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
-            language = previous_language
-    hotwords = _hotwords_for(engine, encoded, language, options, hypothesis)
+        language, probability = engine.detect_language(job.encoded, options.allowed_languages)
+        if job.previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
+            language = job.previous_language
+    hotwords = _hotwords_for(engine, job.encoded, language, options, job.hypothesis)
     prompted = tuple(dict.fromkeys([*options.hotwords, *(h.phrase for h in hotwords)]))
-    segments = engine.decode(
-        encoded, replace(options, language=language, prompt=prompt, hotwords=prompted)
-    )
+    decode_options = replace(options, language=language, prompt=job.prompt, hotwords=prompted)
+    return language, probability, hotwords, decode_options
+
+
+def _finish(
+    segments: list[Segment],
+    options: TranscribeOptions,
+    language: str,
+    probability: float,
+    hotwords: list[Hotword],
+    prompted: tuple[str, ...],
+) -> WindowResult:
+    """Script conversion, hot-word corrections and bookkeeping on a window's segments."""
     for segment in segments:
         if language == "zh":
             _convert_script(segment, options.chinese_script)

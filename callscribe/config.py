@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         10.0, ge=5.0, le=30.0, description="Shortest encoder window of a partial"
     )
     stream_beam_size: int = Field(5, ge=1, le=10, description="Beam size of live finals")
+    stream_final_batch: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Most live finals of different streams decoded in one batch (1 on a CPU, "
+        "where a batch costs about as much as its finals one by one; more on a GPU)",
+    )
 
     max_calls: int = Field(32, ge=1, description="Calls this process takes at once")
     record_calls: bool = Field(True, description="Keep a 16 kHz WAV per call leg in var_dir")

@@ -51,6 +51,7 @@ def build_app(settings: Settings, transcriber: Transcriber, database: Engine) ->
             max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
             decode_workers=settings.workers(serving=True),
             first_partial_lane=True,
+            final_batch=settings.stream_final_batch,
             hotword_limits=settings.hotword_limits(),
             hotword_top_k=settings.hotwords_top_k,
             authenticate=key_authenticator(database, secret, local_tenant),

@@ -262,6 +262,8 @@ class WhisperEngine(Engine):
     def decode_batch(
         self, encoded: list[WhisperEncoded], options: list[DecodeOptions]
     ) -> list[list[Segment]]:
+        if len(encoded) == 1:  # faster-whisper's own loop, as files are decoded
+            return [self.decode(encoded[0], options[0])]
         return whisper_batch.decode_batch(self, encoded, options)
 
     def _decode_language(self, encoded: WhisperEncoded, options: DecodeOptions) -> str:

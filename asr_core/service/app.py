@@ -16,7 +16,7 @@ from asr_core.service.limits import BodySizeLimitMiddleware
 from asr_core.service.metrics import ServiceMetrics
 from asr_core.service.quotas import QuotaLimits, TenantQuotas
 from asr_core.service.routes import demo, funasr, health, hotwords, stream, transcriptions
-from asr_core.streaming import DecodeScheduler, StreamingOptions
+from asr_core.streaming import DecodeScheduler, StreamingOptions, decode_finals
 from asr_core.transcribe import Transcriber
 
 
@@ -43,6 +43,9 @@ class ServiceConfig:
     first_partial_lane: bool = False
     """One more decode thread for segments' first partials only (see `DecodeScheduler`); the
     engine must then allow `decode_workers + 1` parallel calls."""
+    final_batch: int = 1
+    """Most live finals of different streams one worker decodes in one batch (1: one at a
+    time, the better choice on a CPU; see docs/benchmarks.md)."""
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     """Defaults of every live stream (windows, beam, endpointing); a stream's config and the
     caller's hot-words are applied on top."""
@@ -68,6 +71,8 @@ def create_app(transcriber: Transcriber, config: ServiceConfig | None = None) ->
         on_queue_wait=metrics.streams.queue_wait,
         workers=config.decode_workers,
         first_partial_lane=config.first_partial_lane,
+        final_batch=config.final_batch,
+        batch_finals=decode_finals,
     )
 
     @asynccontextmanager

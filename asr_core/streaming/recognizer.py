@@ -30,14 +30,9 @@ from asr_core.errors import AsrError
 from asr_core.hotwords import HotwordIndex
 from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
 from asr_core.streaming.events import Endpoint, Error, Event, Final, Partial, WordTiming
+from asr_core.streaming.finals import FinalRequest
 from asr_core.streaming.scheduler import DecodeScheduler
-from asr_core.transcribe import (
-    TranscribeOptions,
-    WindowResult,
-    checked_options,
-    decode_window,
-    next_prompt,
-)
+from asr_core.transcribe import TranscribeOptions, checked_options, next_prompt
 from asr_core.transcript import join_text
 
 HotwordSource = Callable[[], HotwordIndex | None]
@@ -244,21 +239,18 @@ class StreamingRecognizer:
             self._emissions.remove(task)
 
     def _decode_final(self, audio: np.ndarray) -> asyncio.Task:
-        options = self._segment_options
         stale = self._endpointer.speech_end - self._last_partial_end > _STALE_PARTIAL
-        hypothesis = None if stale or not self._last_partial_text else self._last_partial_text
-
-        def work() -> tuple[WindowResult, float]:
-            started = time.perf_counter()
-            encoded = self.engine.encode(audio, min_window_s=self.options.final_window_s)
+        request = FinalRequest(
+            self.engine,
+            audio,
+            self._segment_options,
+            self.options.final_window_s,
+            hypothesis=None if stale or not self._last_partial_text else self._last_partial_text,
             # The last final's language only breaks an unsure detection (short segments
             # misdetect); a confident one wins, so callers can switch languages.
-            result = decode_window(
-                self.engine, encoded, options, self._context, self._last_language, hypothesis
-            )
-            return result, time.perf_counter() - started
-
-        return asyncio.create_task(self.scheduler.final(work, self))
+            context=lambda: (self._context, self._last_language),
+        )
+        return asyncio.create_task(self.scheduler.final(request, self))
 
     async def _emit_final(
         self,

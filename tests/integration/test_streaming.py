@@ -7,15 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from asr_core.errors import UnsupportedLanguageError
 from asr_core.evaluation import normalize
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
 from asr_core.streaming import (
     DecodeScheduler,
     Endpoint,
     Final,
+    FinalRequest,
     Partial,
     StreamingOptions,
     StreamingRecognizer,
+    decode_finals,
 )
 from asr_core.transcribe import TranscribeOptions
 from bench.hotwords import distractors
@@ -200,3 +203,19 @@ def test_a_failing_decoder_is_reported_and_the_stream_survives(scheduler, call_a
     errors = [e for e in events if getattr(e, "code", None) == "decode_failed"]
     assert len(errors) == 1
     assert any(isinstance(e, Final) and "fox" in e.text.lower() for e in events)
+
+
+def test_finals_of_several_streams_decode_as_one_batch(engine, call_audio):
+    """What a batch gives each stream is what its final alone gives; a stream whose request
+    fails gets its own error and the others their finals."""
+    options = english().decoding
+    halves = [call_audio[: 6 * SR], call_audio[6 * SR :]]
+    requests = [FinalRequest(engine, audio, options, 15.0) for audio in halves]
+    broken = FinalRequest(engine, halves[0], replace(options, language="xx"), 15.0)
+    batched = decode_finals([*requests, broken])
+    for request, (result, seconds) in zip(requests, batched, strict=False):
+        alone, _ = request()
+        assert [s.text for s in result.segments] == [s.text for s in alone.segments]
+        assert seconds > 0
+    assert "fox" in batched[0][0].segments[0].text
+    assert isinstance(batched[2], UnsupportedLanguageError)
