@@ -1,9 +1,13 @@
 """Audio builders for tests: WAV writing, PyAV encoding, espeak-ng speech."""
 
+import contextlib
 import io
+import os
 import shutil
 import subprocess
+import sys
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -113,3 +117,19 @@ def fill_path(path: str, tenant: str) -> str:
         .replace("{name}", "products")
         .replace("{prefix}", "cs_00000000")
     )
+
+
+@contextlib.contextmanager
+def busy_cpu(processes: int | None = None) -> Iterator[None]:
+    """The machine oversubscribed: a process spinning on each core (or `processes` of them),
+    as when another heavy job shares the box."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(processes or os.cpu_count() or 1)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
