@@ -39,6 +39,8 @@ class FinalRequest:
     context: Callable[[], tuple[str | None, str | None]] = field(default=_no_context)
     """(previous text, previous language) when the decode starts: the stream's previous
     final may have landed while this one waited."""
+    started: bool = field(default=False, init=False)
+    """Set when a worker begins decoding it (from then on its result will come)."""
 
     def __call__(self) -> Decoded:
         """Decode this final alone."""
@@ -70,6 +72,8 @@ def _alone(request: FinalRequest) -> Decoded | Exception:
 
 
 def _decode_together(requests: list[FinalRequest]) -> list[WindowResult]:
+    for request in requests:
+        request.started = True
     engine = requests[0].engine
     encoded: list = [None] * len(requests)
     for window_s in {r.window_s for r in requests}:

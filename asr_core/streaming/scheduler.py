@@ -92,6 +92,7 @@ class DecodeScheduler:
         self._threads: list[threading.Thread] = []
         self._partials_running = 0
         self._finals_running = 0
+        self._lane_running = False
         self._running = False
 
     @property
@@ -99,6 +100,13 @@ class DecodeScheduler:
         """(finals, partials) waiting."""
         with self._wakeup:
             return self._finals_waiting(), len(self._partials)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being decoded."""
+        with self._wakeup:
+            busy = self._finals_running or self._partials_running or self._lane_running
+            return not (busy or self._finals or self._partials)
 
     def _finals_waiting(self) -> int:
         return sum(len(jobs) for jobs in self._finals.values())
@@ -205,7 +213,12 @@ class DecodeScheduler:
                 if not self._running:
                     return  # the workers fail what is left
                 batch = self._take_partials(first_only=True)
-            self._run_partials(batch)
+                self._lane_running = True
+            try:
+                self._run_partials(batch)
+            finally:
+                with self._wakeup:
+                    self._lane_running = False
 
     def _first_waiting(self) -> bool:
         return any(job.first for job in self._partials.values())

@@ -18,6 +18,7 @@ from asr_core.streaming import (
     Partial,
     StreamingOptions,
     StreamingRecognizer,
+    StreamObserver,
     decode_finals,
 )
 from asr_core.transcribe import TranscribeOptions
@@ -234,3 +235,54 @@ def test_finals_of_several_streams_decode_as_one_batch(engine, call_audio):
         assert seconds > 0
     assert "fox" in batched[0][0].segments[0].text
     assert isinstance(batched[2], UnsupportedLanguageError)
+
+
+class DecodedAudio(StreamObserver):
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def final_decoded(self, audio_s: float, compute_s: float) -> None:
+        self.seconds.append(audio_s)
+
+
+def settled_stream(scheduler, audio, options) -> tuple[list[Final], list[float]]:
+    """Stream at 100 ms a push, letting every decode finish before the next: as if decoding
+    took no time, so which speculations and partials exist does not depend on the machine."""
+
+    async def run():
+        observer = DecodedAudio()
+        recognizer = StreamingRecognizer(scheduler, options, observer)
+        for offset in range(0, len(audio), SR // 10):
+            await recognizer.push(audio[offset : offset + SR // 10])
+            while not scheduler.idle or recognizer._partial_task is not None:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # finished decodes' callbacks run
+        await recognizer.close()
+        events = []
+        while not recognizer.events.empty():
+            events.append(recognizer.events.get_nowait())
+        return [e for e in events if isinstance(e, Final)], observer.seconds
+
+    return asyncio.run(run())
+
+
+def test_a_long_utterance_final_decodes_only_what_follows_its_settled_words(scheduler, tmp_path):
+    """Words settled before a pause (decoded there, confirmed by the partials after it) are
+    committed; the final decodes the rest only, with them as context."""
+    phrases = [
+        "Please send the new invoice for the second quarter to our office in Boston",
+        "and call me when the payment arrives",
+    ]
+    pause = np.zeros(int(0.35 * SR), dtype=np.float32)  # a pause, not an endpoint
+    first, second = (espeak_audio(phrase, tmp_path) for phrase in phrases)
+    audio = np.concatenate([first, pause, second, np.zeros(SR, dtype=np.float32)])
+    finals, decoded = settled_stream(scheduler, audio, english())
+    whole, whole_decoded = settled_stream(scheduler, audio, replace(english(), tail_finals=False))
+    [final] = finals
+    assert decoded[0] < whole_decoded[0] - 3  # the first phrase was not decoded again
+    words = normalize(final.text, "en").split()
+    for key in ("invoice", "quarter", "boston", "payment", "arrives"):
+        assert key in words
+    assert normalize(final.text, "en") == normalize(whole[0].text, "en")
+    starts = [w.start_ms for w in final.words]
+    assert starts == sorted(starts) and final.words[-1].end_ms <= len(audio) * 1000 // SR
