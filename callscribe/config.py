@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         10.0, ge=5.0, le=30.0, description="Shortest encoder window of a partial"
     )
     stream_beam_size: int = Field(5, ge=1, le=10, description="Beam size of live finals")
+    stream_tail_finals: bool = Field(
+        True,
+        description="Commit a long utterance's settled words at its pauses, so that its final "
+        "decodes only what follows them",
+    )
     stream_final_batch: int = Field(
         1,
         ge=1,

@@ -137,6 +137,7 @@ def streaming_options(settings: Settings) -> StreamingOptions:
         decoding=replace(defaults.decoding, beam_size=settings.stream_beam_size),
         final_window_s=settings.stream_final_window_s,
         partial_window_s=settings.stream_partial_window_s,
+        tail_finals=settings.stream_tail_finals,
     )
 
 
