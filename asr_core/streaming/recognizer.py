@@ -91,6 +91,7 @@ class StreamObserver:
     def partial_lag(self, seconds: float) -> None: ...
     def final_latency(self, seconds: float) -> None: ...
     def final_decoded(self, audio_s: float, compute_s: float) -> None: ...
+    def committed(self, audio_s: float) -> None: ...
     def error(self, code: str) -> None: ...
 
 
@@ -493,7 +494,9 @@ class StreamingRecognizer:
             return
         self._candidate = None
         if agrees(offered, self._last_partial_text, offered.language):
+            since = self._commit.cut if self._commit else self._endpointer.segment_start
             self._commit = offered
+            self.observer.committed((offered.cut - since) / SAMPLE_RATE)
 
     def _cancel_partial(self) -> None:
         self.scheduler.forget(self)

@@ -36,6 +36,7 @@ from pathlib import Path
 from bench.live.clients import CLIENTS
 from bench.live.machine import CpuWindow
 from bench.live.runs import (
+    COMMITTED,
     Clip,
     Variant,
     load_clips,
@@ -101,10 +102,15 @@ def main() -> None:
                             file=sys.stderr,
                         )
                         window = CpuWindow(variant.server.process.pid).start()
+                        committed = variant.counter(COMMITTED)
                         rows = asyncio.run(
                             run_streams(variant, protocol, run_clips, k, args.silence_s)
                         )
-                        raw.append((variant.name, k, protocol, round_, window.stop(), rows))
+                        machine = window.stop()
+                        machine["committed_audio_s"] = round(
+                            variant.counter(COMMITTED) - committed, 1
+                        )
+                        raw.append((variant.name, k, protocol, round_, machine, rows))
         offline = {}
         for variant in variants:
             print(f"offline path on {variant.name}: {len(used)} clips", file=sys.stderr)

@@ -19,6 +19,8 @@ from bench.live.clients import CLIENTS, SR, ClipResult
 from tests.services import CallscribeServer
 
 DATA_SETS = {"speech": "speech", "speech-zh": "speech-zh"}
+COMMITTED = "callscribe_stream_committed_audio_seconds_total"
+"""Audio the server committed at pauses (tail-only finals skip it): read from /metrics."""
 
 
 @dataclass
@@ -60,6 +62,14 @@ class Variant:
             }
         )
         self.server.start()
+
+    def counter(self, name: str) -> float:
+        """A counter from the server's /metrics (0 where it has none)."""
+        with urllib.request.urlopen(f"{self.server.url}/metrics", timeout=30) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.rsplit(" ", 1)[1])
+        return 0.0
 
     def ws_url(self, path: str) -> str:
         return self.server.url.replace("http", "ws", 1) + path

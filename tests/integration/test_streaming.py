@@ -240,12 +240,16 @@ def test_finals_of_several_streams_decode_as_one_batch(engine, call_audio):
 class DecodedAudio(StreamObserver):
     def __init__(self) -> None:
         self.seconds: list[float] = []
+        self.committed_s = 0.0
 
     def final_decoded(self, audio_s: float, compute_s: float) -> None:
         self.seconds.append(audio_s)
 
+    def committed(self, audio_s: float) -> None:
+        self.committed_s += audio_s
 
-def settled_stream(scheduler, audio, options) -> tuple[list[Final], list[float]]:
+
+def settled_stream(scheduler, audio, options) -> tuple[list[Final], DecodedAudio]:
     """Stream at 100 ms a push, letting every decode finish before the next: as if decoding
     took no time, so which speculations and partials exist does not depend on the machine."""
 
@@ -261,7 +265,7 @@ def settled_stream(scheduler, audio, options) -> tuple[list[Final], list[float]]
         events = []
         while not recognizer.events.empty():
             events.append(recognizer.events.get_nowait())
-        return [e for e in events if isinstance(e, Final)], observer.seconds
+        return [e for e in events if isinstance(e, Final)], observer
 
     return asyncio.run(run())
 
@@ -276,10 +280,11 @@ def test_a_long_utterance_final_decodes_only_what_follows_its_settled_words(sche
     pause = np.zeros(int(0.35 * SR), dtype=np.float32)  # a pause, not an endpoint
     first, second = (espeak_audio(phrase, tmp_path) for phrase in phrases)
     audio = np.concatenate([first, pause, second, np.zeros(SR, dtype=np.float32)])
-    finals, decoded = settled_stream(scheduler, audio, english())
-    whole, whole_decoded = settled_stream(scheduler, audio, replace(english(), tail_finals=False))
+    finals, tail = settled_stream(scheduler, audio, english())
+    whole, full = settled_stream(scheduler, audio, replace(english(), tail_finals=False))
     [final] = finals
-    assert decoded[0] < whole_decoded[0] - 3  # the first phrase was not decoded again
+    assert tail.seconds[0] < full.seconds[0] - 3  # the first phrase was not decoded again
+    assert tail.committed_s > 3 and full.committed_s == 0
     words = normalize(final.text, "en").split()
     for key in ("invoice", "quarter", "boston", "payment", "arrives"):
         assert key in words
