@@ -176,7 +176,7 @@ class StreamingRecognizer:
             self._maybe_speculate()
             self._settle_speculation()
         while len(self._emissions) > self.options.max_pending_finals:
-            await asyncio.shield(self._emissions[0])
+            await self._finished(self._emissions[0], shielded=True)
 
     async def commit(self) -> None:
         """Close the open segment now and send its final (the client knows the turn ended)."""
@@ -206,7 +206,7 @@ class StreamingRecognizer:
         self._cancel_partial()
         while self._emissions:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._emissions[0]
+                await self._finished(self._emissions[0])
 
     def abort(self) -> None:
         """The client went away: drop all pending work at once."""
@@ -262,6 +262,16 @@ class StreamingRecognizer:
     def _emission_done(self, task: asyncio.Task) -> None:
         with contextlib.suppress(ValueError):
             self._emissions.remove(task)
+
+    async def _finished(self, emission: asyncio.Task, shielded: bool = False) -> None:
+        """Wait for a final's emission and forget it. Awaiting a task that is already done
+        returns without yielding to the loop, before its done-callback has run: a loop over
+        `_emissions` that relied on that callback spun forever, freezing the server."""
+        try:
+            await (asyncio.shield(emission) if shielded else emission)
+        finally:
+            if emission.done():
+                self._emission_done(emission)
 
     def _decode_final(self, audio: np.ndarray, start: int) -> _Decoding:
         """Decode the segment's audio (from stream sample `start`) as its final; with a
