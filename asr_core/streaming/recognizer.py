@@ -479,6 +479,7 @@ class StreamingRecognizer:
             or speculation.segment != self._segment_id
             or self._endpointer.speech_end <= speculation.speech_end
             or decoding.commit is not self._commit  # decoded before the latest commit
+            or not decoding.task.done()
             or decoding.task.cancelled()
             or decoding.task.exception() is not None
         ):
