@@ -107,9 +107,10 @@ def main() -> None:
                             run_streams(variant, protocol, run_clips, k, args.silence_s)
                         )
                         machine = window.stop()
-                        machine["committed_audio_s"] = round(
-                            variant.counter(COMMITTED) - committed, 1
-                        )
+                        after = variant.counter(COMMITTED)
+                        machine["server_answers"] = after is not None
+                        if after is not None and committed is not None:
+                            machine["committed_audio_s"] = round(after - committed, 1)
                         raw.append((variant.name, k, protocol, round_, machine, rows))
         offline = {}
         for variant in variants:

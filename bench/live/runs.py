@@ -63,12 +63,17 @@ class Variant:
         )
         self.server.start()
 
-    def counter(self, name: str) -> float:
-        """A counter from the server's /metrics (0 where it has none)."""
-        with urllib.request.urlopen(f"{self.server.url}/metrics", timeout=30) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.rsplit(" ", 1)[1])
+    def counter(self, name: str) -> float | None:
+        """A counter from the server's /metrics (0 where it has none; None when the server
+        does not answer within 30 s, which the run then reports)."""
+        try:
+            with urllib.request.urlopen(f"{self.server.url}/metrics", timeout=30) as response:
+                lines = response.read().decode().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
         return 0.0
 
     def ws_url(self, path: str) -> str:
