@@ -12,8 +12,9 @@ clips are decoded both ways in the same run, alternating which goes first:
   alignment pass (`align`);
 - `partial`: what a refinement partial costs: encoder on a 10 s window + greedy decode
   without timestamps;
-- `final` (the engine's whole path): `WhisperEngine.decode_finals` on B windows against B
-  `decode_window` calls: language, prompt, fallback, timestamps, words.
+- `final` (a live final's whole path): `streaming.finals.decode_finals` on B streams' finals
+  (`encode_batch` + `decode_batch`) against B finals decoded one by one: language, prompt,
+  fallback, timestamps, words.
 
 Reported per B: seconds per call, per utterance, and `batch_over_singles` (the batched call's
 time over the B single calls' total: under 1 means batching saves that fraction).
@@ -35,7 +36,8 @@ from asr_core import SAMPLE_RATE
 from asr_core.audio import decode_audio
 from asr_core.engines import load_engine
 from asr_core.streaming import StreamingOptions
-from asr_core.transcribe import checked_options, decode_window
+from asr_core.streaming.finals import FinalRequest, decode_finals
+from asr_core.transcribe import checked_options
 from bench.common import shared_clips
 
 
@@ -129,11 +131,7 @@ def comparisons(kernels: Kernels, engine, indices: list[int], decoding, window_s
     """{name: (one call for the group, one call per clip)} for a group of clips."""
     batch_encoded = kernels.encode(indices, kernels.final_windows)
     single_encoded = [kernels.encode([i], kernels.final_windows) for i in indices]
-    audio = [kernels.audio[i] for i in indices]
-
-    def singles_final() -> None:
-        for clip in audio:
-            decode_window(engine, engine.encode(clip, min_window_s=window_s), decoding, None)
+    requests = [FinalRequest(engine, kernels.audio[i], decoding, window_s) for i in indices]
 
     pairs = {
         "encoder": (
@@ -151,11 +149,10 @@ def comparisons(kernels: Kernels, engine, indices: list[int], decoding, window_s
             lambda: [kernels.partial([i]) for i in indices],
         ),
     }
-    if hasattr(engine, "decode_finals"):
-        pairs["final"] = (
-            lambda: engine.decode_finals([(clip, window_s, decoding) for clip in audio]),
-            singles_final,
-        )
+    pairs["final"] = (
+        lambda: decode_finals(requests),
+        lambda: [request() for request in requests],
+    )
     return pairs
 
 
