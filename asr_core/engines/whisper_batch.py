@@ -38,17 +38,24 @@ if TYPE_CHECKING:
 def encode_batch(
     engine: WhisperEngine, audios: list[np.ndarray], min_window_s: float | None
 ) -> list[WhisperEncoded]:
-    """Encode several windows, one encoder call per window length."""
+    """Encode several windows: on a GPU one encoder call per window length; on a CPU one call
+    per window, which measured faster there (a batch's activations outgrow the caches:
+    docs/benchmarks.md, cross-stream batching)."""
     from asr_core.engines.whisper import WhisperEncoded
 
     extractor = engine._model.feature_extractor
     features = [extractor(np.asarray(a, dtype=np.float32)) for a in audios]
     windows = [engine._window(f, min_window_s) for f in features]
     encoded: list[WhisperEncoded | None] = [None] * len(audios)
-    for frames in sorted({w.shape[-1] for w in windows}):
-        group = [i for i, w in enumerate(windows) if w.shape[-1] == frames]
+    if engine.config.device == "cpu":
+        groups = [[i] for i in range(len(windows))]
+    else:
+        lengths = sorted({w.shape[-1] for w in windows})
+        groups = [[i for i, w in enumerate(windows) if w.shape[-1] == n] for n in lengths]
+    for group in groups:
         output = engine._model.model.encode(
-            get_ctranslate2_storage(np.stack([windows[i] for i in group]))
+            get_ctranslate2_storage(np.stack([windows[i] for i in group])),
+            to_cpu=True,  # split into one view per window (numpy reads host memory only)
         )
         array = np.asarray(output)
         for position, i in enumerate(group):
