@@ -215,13 +215,58 @@ def decode_window(
     hot-words; a list can then only replace stretches of that text with listed phrases
     (`apply_hotwords`).
     """
+    return decode_windows(engine, [WindowJob(encoded, options, prompt, previous_language)])[0]
+
+
+@dataclass
+class WindowJob:
+    """One window to decode, with what `decode_window` takes besides the engine."""
+
+    encoded: EncodedAudio
+    options: TranscribeOptions
+    prompt: str | None = None
+    previous_language: str | None = None
+
+
+def decode_windows(engine: Engine, jobs: list[WindowJob]) -> list[WindowResult]:
+    """`decode_window` for several windows, their plain decodes in one engine batch."""
+    prepared = [_prepare(engine, job) for job in jobs]
+    decoded = engine.decode_batch(
+        [job.encoded for job in jobs], [options for _, _, options in prepared]
+    )
+    return [
+        _finish(engine, job.encoded, segments, options, language, probability)
+        for job, segments, (language, probability, options) in zip(
+            jobs, decoded, prepared, strict=True
+        )
+    ]
+
+
+def _prepare(engine: Engine, job: WindowJob) -> tuple[str, float, TranscribeOptions]:
+    """The window's language (detected unless given; an unsure detection keeps the previous
+    window's) and its decode options: as without hot-words."""
+    options = job.options
     language, probability = options.language, 1.0
     if language is None:
-        language, probability = engine.detect_language(encoded, options.allowed_languages)
-        if previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
-            language = previous_language
-    options = replace(options, language=language, prompt=prompt, hotwords=())
-    segments = engine.decode(encoded, options)
+        language, probability = engine.detect_language(job.encoded, options.allowed_languages)
+        if job.previous_language and probability < _LANGUAGE_SWITCH_CONFIDENCE:
+            language = job.previous_language
+    return (
+        language,
+        probability,
+        replace(options, language=language, prompt=job.prompt, hotwords=()),
+    )
+
+
+def _finish(
+    engine: Engine,
+    encoded: EncodedAudio,
+    segments: list[Segment],
+    options: TranscribeOptions,
+    language: str,
+    probability: float,
+) -> WindowResult:
+    """Script conversion and the hot-word pass on a window's plain decode."""
     if language == "zh":
         for segment in segments:
             _convert_script(segment, options.chinese_script)

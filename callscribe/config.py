@@ -103,6 +103,11 @@ class RequestSettings(_Group):
         10.0, ge=5.0, le=30.0, description="Shortest encoder window of a partial"
     )
     stream_beam_size: int = Field(5, ge=1, le=10, description="Beam size of live finals")
+    stream_tail_finals: bool = Field(
+        True,
+        description="Commit a long utterance's settled words at its pauses, so that its final "
+        "decodes only what follows them",
+    )
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(
@@ -117,6 +122,7 @@ class RequestSettings(_Group):
             decoding=replace(defaults.decoding, beam_size=self.stream_beam_size),
             final_window_s=self.stream_final_window_s,
             partial_window_s=self.stream_partial_window_s,
+            tail_finals=self.stream_tail_finals,
         )
 
     def request_rules(self) -> RequestRules:
@@ -158,6 +164,13 @@ class ServerSettings(_Group):
     )
     max_upload_mb: float = Field(100.0, gt=0)
     max_concurrent_transcriptions: int = Field(2, ge=1)
+    stream_final_batch: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Most live finals of different streams decoded in one batch (1 on a CPU, "
+        "where a batch costs about as much as its finals one by one; more on a GPU)",
+    )
     tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
     tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
     tenant_requests_per_minute: int = Field(600, ge=1)

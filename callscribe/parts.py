@@ -36,6 +36,7 @@ def service_config(
         max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
         decode_workers=settings.decode_plan("serve").workers,
         first_partial_lane=True,
+        final_batch=settings.stream_final_batch,
         authenticate=authenticate,
         hotwords_for=hotwords_for,
         quota_limits=QuotaLimits(

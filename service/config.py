@@ -33,6 +33,9 @@ class ServiceConfig:
     first_partial_lane: bool = False
     """One more decode thread for segments' first partials only (see `DecodeScheduler`); the
     engine must then allow `decode_workers + 1` parallel calls."""
+    final_batch: int = 1
+    """Most live finals of different streams one worker decodes in one batch (1: one at a
+    time, the better choice on a CPU; see docs/benchmarks.md)."""
     authenticate: Authenticator | None = None
     """Checks every request and stream (see `auth.py`); None lets everyone in."""
     hotwords_for: HotwordsFor | None = None

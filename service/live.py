@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,9 @@ MAX_AUDIO_FRAME_BYTES = 1_000_000
 """About 31 s of 16 kHz PCM16: far more than any client sends in one frame."""
 MAX_TEXT_FRAME_CHARS = 1_000_000
 """Room for a hot-word list at its limits (5,000 phrases of 64 characters, JSON-quoted)."""
+
+MAX_BACKLOG_BYTES = 4_000_000
+"""Frames a stream may have read ahead of its recognizer: 2 minutes of 16 kHz PCM16."""
 
 RATE_LIMITED_CLOSE = 4429
 """Close code for a caller over a per-tenant limit (the close reason says which)."""
@@ -95,6 +99,65 @@ async def accept(
             )
         await close_quietly(websocket, close_code, exc.reason[:REASON_BYTES])
         return None
+
+
+class FrameReader:
+    """Reads a socket's messages on a task of its own, ahead of the stream's handler.
+
+    A recognizer's `push` waits while its stream's finals pile up (backpressure). If the
+    handler read the socket itself, the server would stop reading it meanwhile, and with it
+    the client's answers to keepalive pings: after 20 s uvicorn closes the connection as dead
+    and every final still pending is lost. Read ahead instead, up to `max_bytes` of
+    messages; only beyond that does the socket wait (TCP carries the backpressure on).
+    `answer(text)` may handle a text message at once (True) instead of queueing it.
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        answer: Callable[[str], bool] | None = None,
+        max_bytes: int = MAX_BACKLOG_BYTES,
+    ) -> None:
+        self._websocket = websocket
+        self._answer = answer
+        self._max_bytes = max_bytes
+        self._queue: deque[tuple[dict | None, int]] = deque()
+        self._bytes = 0
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def next(self) -> dict | None:
+        """The next message (`bytes` or `text`), or None once the client has gone."""
+        while not self._queue:
+            self._arrived.clear()
+            await self._arrived.wait()
+        message, size = self._queue[0]
+        if message is not None:  # the end stays in the queue for later calls
+            self._queue.popleft()
+            self._bytes -= size
+            self._room.set()
+        return message
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        try:
+            while (message := await receive_frame(self._websocket)) is not None:
+                text = message.get("text")
+                if text is not None and self._answer is not None and self._answer(text):
+                    continue
+                while self._bytes >= self._max_bytes:
+                    self._room.clear()
+                    await self._room.wait()
+                size = len(message.get("bytes") or text or "")
+                self._queue.append((message, size))
+                self._bytes += size
+                self._arrived.set()
+        finally:
+            self._queue.append((None, 0))
+            self._arrived.set()
 
 
 async def receive_frame(websocket: WebSocket, timeout_s: float | None = None) -> dict | None:

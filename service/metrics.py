@@ -81,6 +81,11 @@ class StreamMetrics(StreamObserver):
         self.errors = Counter(
             "callscribe_stream_errors", "Errors sent to stream clients", ["code"], registry=registry
         )
+        self.committed_seconds = Counter(
+            "callscribe_stream_committed_audio_seconds",
+            "Audio of open segments committed at pauses (later decodes skip it)",
+            registry=registry,
+        )
 
     def first_partial(self, seconds: float) -> None:
         self.first_partial_seconds.observe(seconds)
@@ -97,6 +102,9 @@ class StreamMetrics(StreamObserver):
 
     def error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
+
+    def committed(self, audio_s: float) -> None:
+        self.committed_seconds.inc(audio_s)
 
     def queue_wait(self, kind: str, seconds: float) -> None:
         self.queue_wait_seconds.labels(kind=kind).observe(seconds)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from asr_core.streaming import DecodeScheduler
+from asr_core.streaming import DecodeScheduler, decode_finals
 from asr_core.transcribe import Transcriber
 from service.config import ServiceConfig
 from service.metrics import ServiceMetrics
@@ -35,6 +35,8 @@ class ServiceState:
             on_queue_wait=metrics.streams.queue_wait,
             workers=config.decode_workers,
             first_partial_lane=config.first_partial_lane,
+            final_batch=config.final_batch,
+            batch_finals=decode_finals,
         )
         return cls(
             transcriber,

@@ -1,9 +1,13 @@
 """Audio builders for tests: WAV writing, PyAV encoding, espeak-ng speech."""
 
+import contextlib
 import io
+import os
 import shutil
 import subprocess
+import sys
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -124,3 +128,19 @@ def query_parameters(client, path: str, method: str) -> set[str]:
     """The query parameters the app documents for one route."""
     operation = client.get("/openapi.json").json()["paths"][path][method]
     return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+
+
+@contextlib.contextmanager
+def busy_cpu(processes: int | None = None) -> Iterator[None]:
+    """The machine oversubscribed: a process spinning on each core (or `processes` of them),
+    as when another heavy job shares the box."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(processes or os.cpu_count() or 1)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()

@@ -99,6 +99,19 @@ class Engine(ABC):
     def decode(self, encoded: EncodedAudio, options: DecodeOptions) -> list[Segment]:
         """Decode text from an encoded window; times are relative to the window start."""
 
+    def encode_batch(
+        self, audios: list[np.ndarray], min_window_s: float | None = None
+    ) -> list[EncodedAudio]:
+        """`encode` for several windows; engines with batched encoders do it in one call."""
+        return [self.encode(audio, min_window_s) for audio in audios]
+
+    def decode_batch(
+        self, encoded: list[EncodedAudio], options: list[DecodeOptions]
+    ) -> list[list[Segment]]:
+        """`decode` for several windows (of different streams); engines that can decode them
+        in one batch override this."""
+        return [self.decode(e, o) for e, o in zip(encoded, options, strict=True)]
+
     @abstractmethod
     def decode_partials(self, requests: list[PartialRequest]) -> list[PartialResult]:
         """Quick greedy decodes of several streams' open segments (batched where possible)."""

@@ -11,7 +11,7 @@ import math
 import os
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import ctranslate2
@@ -27,6 +27,7 @@ from faster_whisper.transcribe import (
 
 from asr_core import SAMPLE_RATE
 from asr_core.chinese import to_simplified
+from asr_core.engines import whisper_batch
 from asr_core.engines.base import (
     DecodeOptions,
     EncodedAudio,
@@ -236,15 +237,56 @@ class WhisperEngine(Engine):
         return language, candidates[language] / total
 
     def decode(self, encoded: WhisperEncoded, options: DecodeOptions) -> list[Segment]:
-        language = options.language
-        if language is None:
-            language, _ = self.detect_language(encoded, options.allowed_languages)
-        elif language not in self.capabilities.languages:
-            raise UnsupportedLanguageError(
-                f"model {self.model_name} cannot transcribe language {language!r}"
-            )
+        language = self._decode_language(encoded, options)
         tokenizer, suppressed_tokens = self._tokenizer(language)
-        fw_options = TranscriptionOptions(
+        segments = self._model.generate_segments(
+            encoded.features,
+            tokenizer,
+            self._transcription_options(options, suppressed_tokens),
+            False,
+            encoded.output,
+        )
+        return [
+            self._segment(
+                start=s.start,
+                end=s.end,
+                text=s.text,
+                tokens=s.tokens,
+                words=[asdict(w) for w in s.words] if s.words is not None else None,
+                language=language,
+                avg_logprob=s.avg_logprob,
+                no_speech_prob=s.no_speech_prob,
+                compression_ratio=s.compression_ratio,
+                temperature=s.temperature,
+            )
+            for s in segments
+        ]
+
+    def encode_batch(
+        self, audios: list[np.ndarray], min_window_s: float | None = None
+    ) -> list[WhisperEncoded]:
+        return whisper_batch.encode_batch(self, audios, min_window_s)
+
+    def decode_batch(
+        self, encoded: list[WhisperEncoded], options: list[DecodeOptions]
+    ) -> list[list[Segment]]:
+        if len(encoded) == 1:  # faster-whisper's own loop, as files are decoded
+            return [self.decode(encoded[0], options[0])]
+        return whisper_batch.decode_batch(self, encoded, options)
+
+    def _decode_language(self, encoded: WhisperEncoded, options: DecodeOptions) -> str:
+        if options.language is None:
+            return self.detect_language(encoded, options.allowed_languages)[0]
+        if options.language not in self.capabilities.languages:
+            raise UnsupportedLanguageError(
+                f"model {self.model_name} cannot transcribe language {options.language!r}"
+            )
+        return options.language
+
+    def _transcription_options(
+        self, options: DecodeOptions, suppressed_tokens: list[int]
+    ) -> TranscriptionOptions:
+        return TranscriptionOptions(
             beam_size=options.beam_size,
             best_of=5,
             patience=1.0,
@@ -272,28 +314,56 @@ class WhisperEngine(Engine):
             hallucination_silence_threshold=None,
             hotwords=" ".join(options.hotwords) or None,
         )
-        segments = self._model.generate_segments(
-            encoded.features, tokenizer, fw_options, False, encoded.output
+
+    def _batch_item(self, encoded: WhisperEncoded, options: DecodeOptions) -> whisper_batch._Item:
+        """What a window's first decoding pass needs, as `generate_segments` builds it."""
+        language = self._decode_language(encoded, options)
+        tokenizer, suppressed_tokens = self._tokenizer(language)
+        transcription = self._transcription_options(options, suppressed_tokens)
+        previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []
+        prompt = self._model.get_prompt(
+            tokenizer, previous, without_timestamps=False, hotwords=transcription.hotwords
         )
-        return [
-            cut_repetition_loops(
-                Segment(
-                    start=s.start,
-                    end=s.end,
-                    text=s.text,
-                    words=[Word(w.start, w.end, w.word, w.probability) for w in s.words]
-                    if s.words is not None
-                    else None,
-                    language=language,
-                    avg_logprob=s.avg_logprob,
-                    no_speech_prob=s.no_speech_prob,
-                    compression_ratio=s.compression_ratio,
-                    temperature=s.temperature or 0.0,
-                    tokens=list(s.tokens),
-                )
+        return whisper_batch._Item(
+            encoded,
+            options,
+            language,
+            tokenizer,
+            transcription,
+            prompt,
+            content_frames=encoded.features.shape[-1] - 1,
+        )
+
+    @staticmethod
+    def _segment(
+        start: float,
+        end: float,
+        text: str,
+        tokens: list[int],
+        words: list[dict] | None,
+        language: str,
+        avg_logprob: float,
+        no_speech_prob: float,
+        compression_ratio: float,
+        temperature: float | None,
+    ) -> Segment:
+        """Our segment from one of faster-whisper's (words as its dicts), loops cut."""
+        return cut_repetition_loops(
+            Segment(
+                start=start,
+                end=end,
+                text=text,
+                words=[Word(w["start"], w["end"], w["word"], w["probability"]) for w in words]
+                if words is not None
+                else None,
+                language=language,
+                avg_logprob=avg_logprob,
+                no_speech_prob=no_speech_prob,
+                compression_ratio=compression_ratio,
+                temperature=temperature or 0.0,
+                tokens=list(tokens),
             )
-            for s in segments
-        ]
+        )
 
     def hotword_pass(
         self,

@@ -2,6 +2,7 @@
 
 from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
 from asr_core.streaming.events import Endpoint, Error, Event, Final, Partial, WordTiming, to_dict
+from asr_core.streaming.finals import FinalRequest, decode_finals
 from asr_core.streaming.recognizer import StreamingOptions, StreamingRecognizer, StreamObserver
 from asr_core.streaming.scheduler import DecodeScheduler, SchedulerOverloaded
 
@@ -14,11 +15,13 @@ __all__ = [
     "Error",
     "Event",
     "Final",
+    "FinalRequest",
     "Partial",
     "SchedulerOverloaded",
     "StreamObserver",
     "StreamingOptions",
     "StreamingRecognizer",
     "WordTiming",
+    "decode_finals",
     "to_dict",
 ]

@@ -8,7 +8,8 @@ Push 16 kHz mono audio in chunks of any size; events come out of `events` in ord
 - `final` when the segment ends (silence, maximum length, client commit): the file path's
   decode (hot-word retrieval from the last partial, beam search, word timestamps, correction),
   then `endpoint`. Finals are prepared during the closing silence, so they are usually ready
-  the moment the endpoint is confirmed.
+  the moment the endpoint is confirmed; in a long segment, the words settled before a pause
+  are committed and later decodes only take the audio after them (`commit.py`).
 
 All decoding runs on the process-wide `DecodeScheduler`; a stream only keeps its own state.
 """
@@ -28,16 +29,12 @@ from asr_core import SAMPLE_RATE
 from asr_core.engines.base import PartialRequest
 from asr_core.errors import AsrError
 from asr_core.hotwords import HotwordIndex
+from asr_core.streaming.commit import PARTIAL_PAST_CUT_S, Commit, agrees, candidate
 from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
 from asr_core.streaming.events import Endpoint, Error, Event, Final, Partial, WordTiming
+from asr_core.streaming.finals import FinalRequest
 from asr_core.streaming.scheduler import DecodeScheduler
-from asr_core.transcribe import (
-    TranscribeOptions,
-    WindowResult,
-    checked_options,
-    decode_window,
-    next_prompt,
-)
+from asr_core.transcribe import TranscribeOptions, checked_options, next_prompt
 from asr_core.transcript import join_text
 
 HotwordSource = Callable[[], HotwordIndex | None]
@@ -78,6 +75,11 @@ class StreamingOptions:
     """Finals a stream may have waiting before `push` waits for them (backpressure)."""
     emit_partials: bool = True
     """False: finals only (no partial decoding at all, which saves compute)."""
+    tail_finals: bool = True
+    """Commit the settled words of a long segment at its pauses, so that the final decodes
+    only what follows them (see `commit.py`); False: every final decodes its whole segment."""
+    commit_min_speech_s: float = 3.0
+    """Speech a segment must have before a pause for its words so far to be committed."""
 
 
 class StreamObserver:
@@ -87,15 +89,27 @@ class StreamObserver:
     def partial_lag(self, seconds: float) -> None: ...
     def final_latency(self, seconds: float) -> None: ...
     def final_decoded(self, audio_s: float, compute_s: float) -> None: ...
+    def committed(self, audio_s: float) -> None: ...
     def error(self, code: str) -> None: ...
 
 
 @dataclass
+class _Decoding:
+    """A final's decode under way: the audio from `start` on, after `commit` (if any)."""
+
+    task: asyncio.Task
+    request: FinalRequest
+    commit: Commit | None
+    start: int
+
+
+@dataclass
 class _Speculation:
+    segment: int
     start: int
     speech_end: int
     """A closed segment with the same start and end of speech has the same final."""
-    task: asyncio.Task
+    decoding: _Decoding
 
 
 class StreamingRecognizer:
@@ -123,11 +137,17 @@ class StreamingRecognizer:
         self._stable: tuple[int, ...] = ()
         self._partial_language = self.options.decoding.language
         """Language of the open segment's partials: detected by its first partial."""
+        self._last_partial_text = ""
+        self._last_partial_end = 0
         self._next_partial_at = 0
         self._first_partial_sent = False
         self._partial_task: asyncio.Task | None = None
         self._held_partial: Partial | None = None
         self._speculation: _Speculation | None = None
+        self._commit: Commit | None = None
+        """The open segment's settled words: decodes start after them."""
+        self._candidate: Commit | None = None
+        """What a speculation offers to commit, until a partial confirms it."""
         self._emissions: deque[asyncio.Task] = deque()
         self._context: str | None = self.options.decoding.prompt
         self._last_language: str | None = None
@@ -152,8 +172,9 @@ class StreamingRecognizer:
             if self.options.emit_partials:
                 self._maybe_partial()
             self._maybe_speculate()
+            self._settle_speculation()
         while len(self._emissions) > self.options.max_pending_finals:
-            await asyncio.shield(self._emissions[0])
+            await self._finished(self._emissions[0], shielded=True)
 
     async def commit(self) -> None:
         """Close the open segment now and send its final (the client knows the turn ended)."""
@@ -183,14 +204,14 @@ class StreamingRecognizer:
         self._cancel_partial()
         while self._emissions:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._emissions[0]
+                await self._finished(self._emissions[0])
 
     def abort(self) -> None:
         """The client went away: drop all pending work at once."""
         self._closed = True
         self._cancel_partial()
         if self._speculation is not None:
-            self._speculation.task.cancel()
+            self._speculation.decoding.task.cancel()
         for task in self._emissions:
             task.cancel()
 
@@ -201,7 +222,10 @@ class StreamingRecognizer:
         # Hot-word swaps apply from here.
         self._segment_options = replace(self.options.decoding, hotword_index=self._hotwords())
         self._stable = ()
+        self._last_partial_text = ""
+        self._last_partial_end = 0
         self._first_partial_sent = False
+        self._commit = self._candidate = None
         self._partial_language = self._segment_options.language
         self._next_partial_at = self._endpointer.speech_start + int(
             self.options.first_partial_s * SAMPLE_RATE
@@ -215,17 +239,17 @@ class StreamingRecognizer:
         speculation, self._speculation = self._speculation, None
         if segment.too_short:
             if speculation is not None:
-                speculation.task.cancel()
+                speculation.decoding.task.cancel()
             return
         if speculation is not None and (speculation.start, speculation.speech_end) == (
             segment.start,
             segment.speech_end,
         ):
-            decoding = speculation.task
+            decoding = speculation.decoding
         else:
             if speculation is not None:
-                speculation.task.cancel()
-            decoding = self._decode_final(segment.audio)
+                speculation.decoding.task.cancel()
+            decoding = self._decode_final(segment.audio, segment.start)
         previous = self._emissions[-1] if self._emissions else None
         emission = asyncio.create_task(
             self._emit_final(segment_id, segment, decoding, previous, self._segment_options)
@@ -237,26 +261,48 @@ class StreamingRecognizer:
         with contextlib.suppress(ValueError):
             self._emissions.remove(task)
 
-    def _decode_final(self, audio: np.ndarray) -> asyncio.Task:
-        options = self._segment_options
+    async def _finished(self, emission: asyncio.Task, shielded: bool = False) -> None:
+        """Wait for a final's emission and forget it. Awaiting a task that is already done
+        returns without yielding to the loop, before its done-callback has run: a loop over
+        `_emissions` that relied on that callback spun forever, freezing the server."""
+        try:
+            await (asyncio.shield(emission) if shielded else emission)
+        finally:
+            if emission.done():
+                self._emission_done(emission)
 
-        def work() -> tuple[WindowResult, float]:
-            started = time.perf_counter()
-            encoded = self.engine.encode(audio, min_window_s=self.options.final_window_s)
-            # The last final's language only breaks an unsure detection (short segments
-            # misdetect); a confident one wins, so callers can switch languages.
-            result = decode_window(
-                self.engine, encoded, options, self._context, self._last_language
+    def _decode_final(self, audio: np.ndarray, start: int) -> _Decoding:
+        """Decode the segment's audio (from stream sample `start`) as its final; with a
+        commit inside it, only the audio after the commit's cut."""
+        commit = self._commit
+        if commit is not None and start <= commit.cut < start + len(audio):
+            request = FinalRequest(
+                self.engine,
+                audio[commit.cut - start :],
+                replace(self._segment_options, language=commit.language),
+                self.options.final_window_s,
+                context=lambda: (commit.prompt, commit.language),
             )
-            return result, time.perf_counter() - started
-
-        return asyncio.create_task(self.scheduler.final(work, self))
+            start = commit.cut
+        else:
+            commit = None
+            request = FinalRequest(
+                self.engine,
+                audio,
+                self._segment_options,
+                self.options.final_window_s,
+                # The last final's language only breaks an unsure detection (short segments
+                # misdetect); a confident one wins, so callers can switch languages.
+                context=lambda: (self._context, self._last_language),
+            )
+        task = asyncio.create_task(self.scheduler.final(request, self))
+        return _Decoding(task, request, commit, start)
 
     async def _emit_final(
         self,
         segment_id: int,
         segment: ClosedSegment,
-        decoding: asyncio.Task,
+        decoding: _Decoding,
         previous: asyncio.Task | None,
         options: TranscribeOptions,
     ) -> None:
@@ -264,7 +310,7 @@ class StreamingRecognizer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous
         try:
-            result, compute_s = await decoding
+            result, compute_s = await decoding.task
         except asyncio.CancelledError:
             raise
         except AsrError as exc:
@@ -276,22 +322,27 @@ class StreamingRecognizer:
             self._emit(Error("decode_failed", f"segment {segment_id}: {exc.__class__.__name__}"))
             self.observer.error("decode_failed")
             return
-        offset = segment.start / SAMPLE_RATE
+        offset = decoding.start / SAMPLE_RATE
+        commit = decoding.commit
         words = [
-            WordTiming(
-                w.word.strip(),
-                _ms(offset + w.start),
-                _ms(offset + w.end),
-                round(w.probability, 3),
-            )
-            for s in result.segments
-            for w in s.words or []
+            *(commit.words if commit is not None else ()),
+            *(
+                WordTiming(
+                    w.word.strip(),
+                    _ms(offset + w.start),
+                    _ms(offset + w.end),
+                    round(w.probability, 3),
+                )
+                for s in result.segments
+                for w in s.words or []
+            ),
         ]
+        texts = [commit.text] if commit is not None else []
         index = options.hotword_index
         self._emit(
             Final(
                 segment=segment_id,
-                text=join_text(s.text for s in result.segments),
+                text=join_text([*texts, *(s.text for s in result.segments)]),
                 start_ms=_ms(segment.speech_start / SAMPLE_RATE),
                 end_ms=_ms(segment.speech_end / SAMPLE_RATE),
                 language=result.language,
@@ -305,7 +356,7 @@ class StreamingRecognizer:
         self._context = next_prompt(self._context, result.segments, self.options.decoding)
         self._last_language = result.language
         self.observer.final_latency(time.monotonic() - self._arrival(segment.speech_end))
-        self.observer.final_decoded(len(segment.audio) / SAMPLE_RATE, compute_s)
+        self.observer.final_decoded((segment.end - decoding.start) / SAMPLE_RATE, compute_s)
         if self._held_partial is not None and len(self._emissions) <= 1:
             held, self._held_partial = self._held_partial, None
             if held.segment == self._segment_id and self._open:
@@ -354,6 +405,8 @@ class StreamingRecognizer:
             stable_text = self.engine.detokenize(stable, result.language)
         self._stable = stable
         self._partial_language = result.language
+        self._last_partial_text = result.text
+        self._last_partial_end = end
         if not result.text:
             return
         unstable = result.text[len(stable_text) :] if result.text.startswith(stable_text) else ""
@@ -366,6 +419,7 @@ class StreamingRecognizer:
             end_ms=_ms(end / SAMPLE_RATE),
             language=result.language,
         )
+        self._try_commit()
         if not self._first_partial_sent:
             self._first_partial_sent = True
             self.observer.first_partial(
@@ -384,11 +438,70 @@ class StreamingRecognizer:
         if pending is None:
             return
         start, speech_end, audio = pending
-        if self._speculation is not None:
-            if (self._speculation.start, self._speculation.speech_end) == (start, speech_end):
+        previous = self._speculation
+        if previous is not None:
+            if (previous.start, previous.speech_end) == (start, speech_end):
                 return
-            self._speculation.task.cancel()  # speech resumed since: that guess is stale
-        self._speculation = _Speculation(start, speech_end, self._decode_final(audio.copy()))
+            # Speech resumed since: that guess is no final. Unless its decode has started
+            # (its words may still be committed), it is dropped.
+            if not previous.decoding.request.started:
+                previous.decoding.task.cancel()
+        speculation = _Speculation(
+            self._segment_id, start, speech_end, self._decode_final(audio.copy(), start)
+        )
+        speculation.decoding.task.add_done_callback(lambda _: self._consider(speculation))
+        self._speculation = speculation
+
+    def _settle_speculation(self) -> None:
+        """A finished speculation that speech has since gone past: offer its words."""
+        speculation = self._speculation
+        if (
+            speculation is not None
+            and speculation.decoding.task.done()
+            and self._endpointer.speech_end > speculation.speech_end
+        ):
+            self._speculation = None
+            self._consider(speculation)
+
+    def _consider(self, speculation: _Speculation) -> None:
+        """Make a finished speculation's words the commit candidate once speech has gone on
+        past its pause (until then it may still become the final)."""
+        decoding = speculation.decoding
+        if (
+            not self.options.tail_finals
+            or not self._open
+            or speculation.segment != self._segment_id
+            or self._endpointer.speech_end <= speculation.speech_end
+            or decoding.commit is not self._commit  # decoded before the latest commit
+            or not decoding.task.done()
+            or decoding.task.cancelled()
+            or decoding.task.exception() is not None
+        ):
+            return
+        result, _ = decoding.task.result()
+        offered = candidate(
+            result,
+            decoding.start,
+            decoding.commit,
+            speculation.speech_end,
+            self._endpointer.speech_start,
+            self.options.commit_min_speech_s,
+        )
+        if offered is not None:
+            self._candidate = offered
+            self._try_commit()
+
+    def _try_commit(self) -> None:
+        """Commit the candidate once a partial over audio past its cut reads the same."""
+        offered = self._candidate
+        heard_past = self._last_partial_end - int(PARTIAL_PAST_CUT_S * SAMPLE_RATE)
+        if offered is None or heard_past < offered.cut:
+            return
+        self._candidate = None
+        if agrees(offered, self._last_partial_text, offered.language):
+            since = self._commit.cut if self._commit else self._endpointer.segment_start
+            self._commit = offered
+            self.observer.committed((offered.cut - since) / SAMPLE_RATE)
 
     def _cancel_partial(self) -> None:
         self.scheduler.forget(self)

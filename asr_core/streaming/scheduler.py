@@ -4,9 +4,12 @@ CPU time is the scarce thing, so all decoding goes through a few threads (as man
 can run at once, `workers`). Finals (a caller stopped talking and waits for the text) always go
 first, taken from the streams in turn so one stream with many finals waiting cannot hold up the
 others; with several workers one is kept free of partials, so a final never waits behind a
-batch of partials. Partials are batched across streams in one encoder and one decoder call;
-each stream has at most one partial waiting, and a newer request replaces it, so under load
-every stream simply gets partials less often instead of the queue falling behind.
+batch of partials. With `final_batch` above 1, finals that wait together are shared out among
+the free workers and each worker decodes its share in one batch (`batch_finals`): worth it
+where a batch costs much less than its finals one by one (a GPU; see docs/benchmarks.md for
+the CPU). Partials are batched across streams in one encoder and one decoder call; each
+stream has at most one partial waiting, and a newer request replaces it, so under load every
+stream simply gets partials less often instead of the queue falling behind.
 
 A segment's first partial is the exception: its caller sees nothing of what is being said yet,
 and its audio is short, so it should not wait a second for a final. With `first_partial_lane`
@@ -17,6 +20,7 @@ OS; a first partial costs about a tenth of a final).
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -43,7 +47,8 @@ class _Job:
 
 @dataclass
 class _FinalJob(_Job):
-    work: Callable[[], Any] = None  # type: ignore[assignment]
+    request: Callable[[], Any] = None  # type: ignore[assignment]
+    """Decodes the final when called (alone); `batch_finals` takes several."""
 
 
 @dataclass
@@ -62,9 +67,15 @@ class DecodeScheduler:
         on_queue_wait: Callable[[str, float], None] | None = None,
         workers: int = 1,
         first_partial_lane: bool = False,
+        final_batch: int = 1,
+        batch_finals: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
         self.engine = engine
         self.workers = workers
+        self.final_batch = final_batch if batch_finals is not None else 1
+        """Most finals one worker decodes in one batch."""
+        self._batch_finals = batch_finals
+        """Decodes several final requests at once; returns a result or an exception each."""
         self.first_partial_lane = first_partial_lane
         """One more thread, for first partials only: the engine must allow `workers + 1`
         decodes at once."""
@@ -80,6 +91,8 @@ class DecodeScheduler:
         self._wakeup = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._partials_running = 0
+        self._finals_running = 0
+        self._lane_running = False
         self._running = False
 
     @property
@@ -87,6 +100,13 @@ class DecodeScheduler:
         """(finals, partials) waiting."""
         with self._wakeup:
             return self._finals_waiting(), len(self._partials)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being decoded."""
+        with self._wakeup:
+            busy = self._finals_running or self._partials_running or self._lane_running
+            return not (busy or self._finals or self._partials)
 
     def _finals_waiting(self) -> int:
         return sum(len(jobs) for jobs in self._finals.values())
@@ -114,10 +134,10 @@ class DecodeScheduler:
             thread.join(timeout=30)
         self._threads = []
 
-    async def final(self, work: Callable[[], Any], stream: Any = None) -> Any:
-        """Run `work` (a final decode of `stream`) on a worker, ahead of any partial."""
+    async def final(self, request: Callable[[], Any], stream: Any = None) -> Any:
+        """Decode `request` (a final of `stream`) on a worker, ahead of any partial."""
         loop = asyncio.get_running_loop()
-        job = _FinalJob(loop.create_future(), loop, work=work)
+        job = _FinalJob(loop.create_future(), loop, request=request)
         with self._wakeup:
             waiting = self._finals_waiting()
             if waiting >= self.max_finals:
@@ -163,12 +183,17 @@ class DecodeScheduler:
                     self._wakeup.notify_all()
                     break
                 if self._finals:
-                    final, partials = self._next_final(), []
+                    finals, partials = self._take_finals(), []
+                    self._finals_running += 1
                 else:
-                    final, partials = None, self._take_partials()
+                    finals, partials = [], self._take_partials()
                     self._partials_running += 1
-            if final is not None:
-                self._run_final(final)
+            if finals:
+                try:
+                    self._run_finals(finals)
+                finally:
+                    with self._wakeup:
+                        self._finals_running -= 1
                 continue
             try:
                 self._run_partials(partials)
@@ -188,10 +213,23 @@ class DecodeScheduler:
                 if not self._running:
                     return  # the workers fail what is left
                 batch = self._take_partials(first_only=True)
-            self._run_partials(batch)
+                self._lane_running = True
+            try:
+                self._run_partials(batch)
+            finally:
+                with self._wakeup:
+                    self._lane_running = False
 
     def _first_waiting(self) -> bool:
         return any(job.first for job in self._partials.values())
+
+    def _take_finals(self) -> list[_FinalJob]:
+        """This worker's share of the waiting finals: with free workers beside it, an equal
+        share each (two finals on two free workers run side by side, not as one batch), at
+        most `final_batch`."""
+        free = max(1, self.workers - self._finals_running - self._partials_running)
+        size = min(self.final_batch, math.ceil(self._finals_waiting() / free))
+        return [self._next_final() for _ in range(max(1, size)) if self._finals]
 
     def _next_final(self) -> _FinalJob:
         stream, jobs = self._finals.popitem(last=False)
@@ -213,17 +251,20 @@ class DecodeScheduler:
     def _may_take_partials(self) -> bool:
         return self._partials_running < self.max_partial_workers and bool(self._partials)
 
-    def _run_final(self, job: _FinalJob) -> None:
-        if job.future.cancelled():
-            return
-        self._record_wait("final", job)
-        try:
-            result = job.work()
-        except Exception as exc:  # delivered to the stream that asked, never kills the worker
-            logger.exception("final decode failed")
-            _fail(job, exc)
-            return
-        _resolve(job, result)
+    def _run_finals(self, jobs: list[_FinalJob]) -> None:
+        jobs = [job for job in jobs if not job.future.cancelled()]
+        for job in jobs:
+            self._record_wait("final", job)
+        if len(jobs) > 1:
+            results = self._batch_finals([job.request for job in jobs])
+        else:
+            results = [_call(job.request) for job in jobs]
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, Exception):  # delivered to its stream; the worker goes on
+                logger.error("final decode failed", exc_info=result)
+                _fail(job, result)
+            else:
+                _resolve(job, result)
 
     def _run_partials(self, jobs: list[_PartialJob]) -> None:
         jobs = [job for job in jobs if not job.future.cancelled()]
@@ -244,6 +285,13 @@ class DecodeScheduler:
     def _record_wait(self, kind: str, job: _Job) -> None:
         if self._on_queue_wait is not None:
             self._on_queue_wait(kind, time.monotonic() - job.enqueued)
+
+
+def _call(request: Callable[[], Any]) -> Any:
+    try:
+        return request()
+    except Exception as exc:
+        return exc
 
 
 def _resolve(job: _Job, value: Any) -> None:

@@ -6,7 +6,8 @@ Per file on the connection: a JSON config (`mode` 2pass|online|offline, `wav_nam
 `is_speaking: true`), binary audio (PCM16 mono at `audio_fs`, or the raw bytes of any audio file
 for `others`), then `{"is_speaking": false}`. Replies:
 
-- `2pass-online` / `online`: text that just became stable, to append to the running line;
+- `2pass-online` / `online`: text to append to the running line (in `2pass`, a partial's
+  text as soon as it is decoded; in `online`, the part of it that became stable);
 - `2pass-offline` / `offline`: a finished sentence's final text (it replaces the running line)
   with `timestamp` `[[start_ms, end_ms], ...]` per word;
 - after `is_speaking: false`, once everything is out: a message with `is_final` and `is_end`.
@@ -14,7 +15,9 @@ for `others`), then `{"is_speaking": false}`. Replies:
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
@@ -27,11 +30,11 @@ from asr_core.transcript import Transcript
 from service.hotwords import CallerHotwords
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
+    FrameReader,
     Outbox,
     accept,
     close_quietly,
     new_recognizer,
-    receive_frame,
 )
 from service.state import ServiceState, StateDep
 
@@ -55,13 +58,21 @@ class _File:
     decoder: StreamDecoder | None = None
     buffered: bytearray = field(default_factory=bytearray)
     sent: str = ""
-    """Stable text already sent as online increments for the open sentence."""
+    """The running line: online texts already sent for the open sentence."""
     committed: str = ""
-    """Everything already committed (offline texts), to space English sentences."""
+    """Every finished sentence's text as the client has it (to space English sentences)."""
 
 
 class _Renderer:
-    """Turns recognizer events into FunASR messages for the file being recognised."""
+    """Turns recognizer events into FunASR messages for the file being recognised.
+
+    FunASR clients append every online text to a running line and replace that line with
+    each offline text. In `2pass` mode the online texts are the partials' whole greedy text,
+    sent as soon as a partial arrives (FunASR's own online model commits text every 600 ms
+    the same way), because the sentence's offline text corrects the line right after. In
+    `online` mode nothing corrects it, so only the partials' stable part is sent, and the
+    final adds what that did not cover.
+    """
 
     def __init__(self) -> None:
         self.file: _File | None = None
@@ -84,29 +95,30 @@ class _Renderer:
         return None
 
     def _online(self, file: _File, partial: Partial) -> dict | None:
-        if file.mode == "offline" or not partial.stable.startswith(file.sent):
+        if file.mode == "offline":
             return None
-        increment = partial.stable[len(file.sent) :]
+        shown = partial.text if file.mode == "2pass" else partial.stable
+        increment = _continuation(file.sent, shown, file.committed)
         if not increment.strip():
             return None
-        text = _spaced(file.sent or file.committed, increment)
-        file.sent = partial.stable
+        file.sent += increment
         return {
             "mode": f"{_prefix(file)}online",
-            "text": text,
+            "text": increment,
             "wav_name": file.name,
             "is_final": False,
         }
 
     def _offline(self, file: _File, final: Final) -> dict | None:
         sent, file.sent = file.sent, ""
-        if file.mode == "online":  # no second pass: only what the increments did not cover
-            if not final.text.startswith(sent) or not final.text[len(sent) :].strip():
+        if file.mode == "online":  # no second pass: only what the online texts did not cover
+            text = _continuation(sent, final.text, file.committed)
+            file.committed += sent + text
+            if not text.strip():
                 return None
-            text = _spaced(sent or file.committed, final.text[len(sent) :])
         else:
             text = _spaced(file.committed, final.text)
-        file.committed += text
+            file.committed += text
         return {
             "mode": f"{_prefix(file)}offline" if file.mode == "2pass" else "online",
             "text": text,
@@ -121,11 +133,39 @@ def _prefix(file: _File) -> str:
 
 
 def _spaced(before: str, text: str) -> str:
-    """FunASR clients concatenate texts: keep a space between Latin words."""
+    """FunASR clients concatenate texts: a Latin word after Latin text gets a space."""
     text = text.strip()
-    if before and text and before[-1].isascii() and before[-1].isalnum() and text[0].isascii():
+    latin_before = before and before[-1].isascii() and not before[-1].isspace()
+    if latin_before and text and text[0].isascii() and text[0].isalnum():
         return " " + text
     return text
+
+
+_UNIT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
+"""Alignment units: one Chinese character, or a run of other non-space characters."""
+
+
+def _continuation(sent: str, text: str, before: str) -> str:
+    """What to append to a running line that shows `sent` (after `before`) so it shows `text`.
+
+    A line only grows. When `text` revises what was sent (a partial's unstable words
+    changed), the two are aligned unit by unit and only what lies beyond the sent part is
+    appended; the offline text puts the line right.
+    """
+    if not sent:
+        return _spaced(before, text)
+    if text.startswith(sent):
+        return text[len(sent) :]  # as is: it may go on inside the last word
+    sent_units = _UNIT.findall(sent)
+    spans = [match.span() for match in _UNIT.finditer(text)]
+    units = [text[start:end] for start, end in spans]
+    matcher = SequenceMatcher(None, sent_units, units, autojunk=False)
+    blocks = [block for block in matcher.get_matching_blocks() if block.size]
+    covered = len(sent_units)
+    if blocks:  # the last common stretch, and as many units after it as the sent part had
+        last = blocks[-1]
+        covered = last.b + last.size + (len(sent_units) - last.a - last.size)
+    return _spaced(sent, text[spans[covered][0] :]) if covered < len(spans) else ""
 
 
 @router.websocket("/")
@@ -138,9 +178,10 @@ async def funasr_stream(websocket: WebSocket, state: StateDep) -> None:
     metrics = state.metrics.streams
     renderer = _Renderer()
     outbox = Outbox(websocket, renderer.render)
+    reader = FrameReader(websocket)
     metrics.active_streams.labels(protocol="funasr").inc()
     try:
-        while (message := await receive_frame(websocket)) is not None:
+        while (message := await reader.next()) is not None:
             if message.get("bytes") is not None:
                 await _audio(renderer.file, message["bytes"], outbox)
             elif message.get("text") is not None:
@@ -150,6 +191,7 @@ async def funasr_stream(websocket: WebSocket, state: StateDep) -> None:
         metrics.active_streams.labels(protocol="funasr").dec()
         if renderer.file is not None and renderer.file.recognizer is not None:
             renderer.file.recognizer.abort()
+        reader.cancel()
         outbox.cancel()
         slot.release()
 

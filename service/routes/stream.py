@@ -30,11 +30,11 @@ from service.hotwords import CallerHotwords
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
+    FrameReader,
     Outbox,
     accept,
     close_quietly,
     new_recognizer,
-    receive_frame,
     render_native,
 )
 from service.state import ServiceState, StateDep
@@ -74,6 +74,7 @@ async def native_stream(websocket: WebSocket, state: StateDep) -> None:
     metrics = state.metrics.streams
     outbox = Outbox(websocket, render_native)
     recognizer: StreamingRecognizer | None = None
+    reader: FrameReader | None = None
     metrics.active_streams.labels(protocol="native").inc()
     try:
         config = await _read_config(websocket, outbox, state)
@@ -94,7 +95,8 @@ async def native_stream(websocket: WebSocket, state: StateDep) -> None:
                 "interim_results": config.interim_results,
             }
         )
-        if await _receive(websocket, outbox, recognizer, decoder, hotwords, state):
+        reader = FrameReader(websocket, answer=lambda text: _answer_ping(text, outbox))
+        if await _receive(reader, outbox, recognizer, decoder, hotwords, state):
             await recognizer.push(decoder.flush())
             await recognizer.close()
             outbox.put({"type": "closed"})
@@ -104,8 +106,24 @@ async def native_stream(websocket: WebSocket, state: StateDep) -> None:
         metrics.active_streams.labels(protocol="native").dec()
         if recognizer is not None:
             recognizer.abort()
+        if reader is not None:
+            reader.cancel()
         outbox.cancel()
         slot.release()
+
+
+def _answer_ping(text: str, outbox: Outbox) -> bool:
+    """Pings are answered as they arrive, even while the stream's audio waits its turn."""
+    if '"ping"' not in text:
+        return False
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(message, dict) or message.get("type") != "ping":
+        return False
+    outbox.put({"type": "pong"})
+    return True
 
 
 async def _read_config(
@@ -150,7 +168,7 @@ def _options(config: StreamConfig, state: ServiceState) -> StreamingOptions:
 
 
 async def _receive(
-    websocket: WebSocket,
+    reader: FrameReader,
     outbox: Outbox,
     recognizer: StreamingRecognizer,
     decoder: StreamDecoder,
@@ -158,7 +176,7 @@ async def _receive(
     state: ServiceState,
 ) -> bool:
     """Handle frames until the client ends the stream (True) or goes away (False)."""
-    while (message := await receive_frame(websocket)) is not None:
+    while (message := await reader.next()) is not None:
         data, text = message.get("bytes"), message.get("text")
         if data is not None:
             if len(data) > MAX_AUDIO_FRAME_BYTES:
@@ -208,8 +226,6 @@ async def _control(
             outbox.put(Error(exc.code, exc.reason))
         else:
             outbox.put({"type": "hotwords_set", "applies_from_segment": recognizer.next_segment})
-    elif kind == "ping":
-        outbox.put({"type": "pong"})
     else:
         outbox.put(
             Error(

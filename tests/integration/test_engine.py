@@ -123,3 +123,28 @@ def test_mandarin_output_is_simplified_by_default(transcriber, testdata):
     ).text
     assert "语音" in simplified
     assert "語音" in traditional
+
+
+def test_a_batch_decodes_as_single_windows_do(engine, english_wav, mandarin_wav):
+    """Windows of several streams decoded together give each what a decode alone gives:
+    other languages, a prompt, silence, a longer window in the same batch."""
+    english, mandarin = decode_audio(english_wav), decode_audio(mandarin_wav)
+    audios = [english, mandarin, np.zeros(2 * SR, np.float32), english, np.tile(english, 3)]
+    options = [
+        DecodeOptions(language=None, word_timestamps=True),
+        DecodeOptions(language="zh", word_timestamps=True),
+        DecodeOptions(language="en", word_timestamps=True),
+        DecodeOptions(language="en", prompt="The fox and the dog.", beam_size=2),
+        # Thrice the same words compress well enough to fall back to sampling, which is
+        # random: decoded without fallback to compare.
+        DecodeOptions(language="en", word_timestamps=True, temperatures=(0.0,)),
+    ]
+    batch = engine.decode_batch(engine.encode_batch(audios, 15.0), options)
+    for audio, option, batched in zip(audios, options, batch, strict=True):
+        alone = engine.decode(engine.encode(audio, min_window_s=15.0), option)
+        assert [(s.text, s.start, s.end) for s in batched] == [
+            (s.text, s.start, s.end) for s in alone
+        ]
+        words = [[(w.word, w.start, w.end) for w in s.words or []] for s in batched]
+        assert words == [[(w.word, w.start, w.end) for w in s.words or []] for s in alone]
+    assert batch[2] == [] and "fox" in batch[0][0].text.lower()

@@ -1,7 +1,9 @@
 """The live WebSocket endpoints, native and FunASR-compatible, in-process."""
 
 import json
+import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +12,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
+from asr_core.streaming import StreamingOptions
 from common.errors import Unauthorized
+from common.rules import RequestRules
 from service import ServiceConfig, create_app
 from service.state import service_state
 from tests.helpers import encode, espeak_audio, refused_stream, to_int16, wav_bytes
@@ -175,6 +179,41 @@ def test_a_client_that_vanishes_frees_its_stream(client, speech):
     while client.app.dependency_overrides[service_state]().scheduler.pending != (0, 0):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_stream_whose_finals_wait_keeps_reading_its_socket(transcriber, speech, monkeypatch):
+    """Backpressure must not stop the server reading a socket: a server that stops reading
+    stops answering keepalive pings too, and the connection, with every final still
+    pending, is dropped as dead. Finals are held back here until the client's ping (sent
+    after all its audio) is answered; before the fix the ping waited behind the audio."""
+    engine = transcriber.engine
+    gate = threading.Event()
+    safety_net = threading.Timer(60, gate.set)  # a regression must fail, not hang
+    original = engine.encode
+
+    def held_encode(*args, **kwargs):
+        gate.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "encode", held_encode)
+    streaming = replace(StreamingOptions(), max_pending_finals=1)
+    app = create_app(transcriber, ServiceConfig(rules=RequestRules(streaming=streaming)))
+    with TestClient(app) as held, held.websocket_connect("/v1/stream") as ws:
+        ws.send_text(json.dumps({"language": "en", "interim_results": False}))
+        assert ws.receive_json()["type"] == "ready"
+        for frame in frames(pcm(np.concatenate([speech, speech]))):  # 4 segments
+            ws.send_bytes(frame)
+        ws.send_text(json.dumps({"type": "ping"}))
+        safety_net.start()
+        first = ws.receive_json()
+        gate.set()
+        ws.send_text(json.dumps({"type": "end"}))
+        events = receive_until(ws, "closed")
+    safety_net.cancel()
+    assert first == {"type": "pong"}
+    finals = [e for e in events if e["type"] == "final"]
+    assert [f["segment"] for f in finals] == [0, 1, 2, 3]
+    assert all(f["text"] for f in finals)
 
 
 def funasr_session(

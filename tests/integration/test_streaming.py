@@ -7,19 +7,23 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from asr_core.errors import UnsupportedLanguageError
 from asr_core.evaluation import normalize
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
 from asr_core.streaming import (
     DecodeScheduler,
     Endpoint,
     Final,
+    FinalRequest,
     Partial,
     StreamingOptions,
     StreamingRecognizer,
+    StreamObserver,
+    decode_finals,
 )
 from asr_core.transcribe import TranscribeOptions
 from bench.hotwords import distractors
-from tests.helpers import espeak_audio, wav_bytes
+from tests.helpers import busy_cpu, espeak_audio, wav_bytes
 
 SR = 16_000
 SENTENCES = [
@@ -98,17 +102,32 @@ def test_timestamps_are_monotonic(scheduler, call_audio):
         previous_end = final.end_ms
 
 
-def test_finals_cover_all_the_speech(scheduler, transcriber, call_audio):
-    finals = [e for e in stream(scheduler, call_audio) if isinstance(e, Final)]
+@pytest.fixture(scope="module")
+def offline_words(transcriber, call_audio) -> list[str]:
+    transcript = transcriber.transcribe(wav_bytes(call_audio, SR), TranscribeOptions(language="en"))
+    return normalize(transcript.text, "en").split()
+
+
+def assert_covers(finals: list[Final], offline_words: list[str]) -> None:
+    """One final per sentence, and the finals hold the offline path's words."""
+    assert [f.segment for f in finals] == list(range(len(SENTENCES)))
     streamed = normalize(" ".join(f.text for f in finals), "en").split()
-    offline = normalize(
-        transcriber.transcribe(wav_bytes(call_audio, SR), TranscribeOptions(language="en")).text,
-        "en",
-    ).split()
-    missing = [w for w in offline if w not in streamed]
-    assert len(missing) <= 1, (missing, streamed, offline)
+    missing = [w for w in offline_words if w not in streamed]
+    assert len(missing) <= 1, (missing, streamed, offline_words)
     for key in ("fox", "tomorrow", "balance"):
         assert key in streamed
+
+
+def test_finals_cover_all_the_speech(scheduler, offline_words, call_audio):
+    assert_covers([e for e in stream(scheduler, call_audio) if isinstance(e, Final)], offline_words)
+
+
+def test_finals_cover_all_the_speech_on_an_oversubscribed_cpu(scheduler, offline_words, call_audio):
+    """The same at real-time pace with a busy process on every core: decoding falls behind
+    the audio, partials thin out, and still no audio, segment or final may be lost."""
+    with busy_cpu():
+        events = stream(scheduler, call_audio, chunk=SR // 50, pace=1.0)
+    assert_covers([e for e in events if isinstance(e, Final)], offline_words)
 
 
 def test_partials_grow_with_a_stable_prefix(scheduler, call_audio):
@@ -202,3 +221,75 @@ def test_a_failing_decoder_is_reported_and_the_stream_survives(scheduler, call_a
     errors = [e for e in events if getattr(e, "code", None) == "decode_failed"]
     assert len(errors) == 1
     assert any(isinstance(e, Final) and "fox" in e.text.lower() for e in events)
+
+
+def test_finals_of_several_streams_decode_as_one_batch(engine, call_audio):
+    """What a batch gives each stream is what its final alone gives; a stream whose request
+    fails gets its own error and the others their finals."""
+    options = english().decoding
+    halves = [call_audio[: 6 * SR], call_audio[6 * SR :]]
+    requests = [FinalRequest(engine, audio, options, 15.0) for audio in halves]
+    broken = FinalRequest(engine, halves[0], replace(options, language="xx"), 15.0)
+    batched = decode_finals([*requests, broken])
+    for request, (result, seconds) in zip(requests, batched, strict=False):
+        alone, _ = request()
+        assert [s.text for s in result.segments] == [s.text for s in alone.segments]
+        assert seconds > 0
+    assert "fox" in batched[0][0].segments[0].text
+    assert isinstance(batched[2], UnsupportedLanguageError)
+
+
+class DecodedAudio(StreamObserver):
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.committed_s = 0.0
+
+    def final_decoded(self, audio_s: float, compute_s: float) -> None:
+        self.seconds.append(audio_s)
+
+    def committed(self, audio_s: float) -> None:
+        self.committed_s += audio_s
+
+
+def settled_stream(scheduler, audio, options) -> tuple[list[Final], DecodedAudio]:
+    """Stream at 100 ms a push, letting every decode finish before the next: as if decoding
+    took no time, so which speculations and partials exist does not depend on the machine."""
+
+    async def run():
+        observer = DecodedAudio()
+        recognizer = StreamingRecognizer(scheduler, options, observer)
+        for offset in range(0, len(audio), SR // 10):
+            await recognizer.push(audio[offset : offset + SR // 10])
+            while not scheduler.idle or recognizer._partial_task is not None:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # finished decodes' callbacks run
+        await recognizer.close()
+        events = []
+        while not recognizer.events.empty():
+            events.append(recognizer.events.get_nowait())
+        return [e for e in events if isinstance(e, Final)], observer
+
+    return asyncio.run(run())
+
+
+def test_a_long_utterance_final_decodes_only_what_follows_its_settled_words(scheduler, tmp_path):
+    """Words settled before a pause (decoded there, confirmed by the partials after it) are
+    committed; the final decodes the rest only, with them as context."""
+    phrases = [
+        "Please send the new invoice for the second quarter to our office in Boston",
+        "and call me when the payment arrives",
+    ]
+    pause = np.zeros(int(0.35 * SR), dtype=np.float32)  # a pause, not an endpoint
+    first, second = (espeak_audio(phrase, tmp_path) for phrase in phrases)
+    audio = np.concatenate([first, pause, second, np.zeros(SR, dtype=np.float32)])
+    finals, tail = settled_stream(scheduler, audio, english())
+    whole, full = settled_stream(scheduler, audio, replace(english(), tail_finals=False))
+    [final] = finals
+    assert tail.seconds[0] < full.seconds[0] - 3  # the first phrase was not decoded again
+    assert tail.committed_s > 3 and full.committed_s == 0
+    words = normalize(final.text, "en").split()
+    for key in ("invoice", "quarter", "boston", "payment", "arrives"):
+        assert key in words
+    assert normalize(final.text, "en") == normalize(whole[0].text, "en")
+    starts = [w.start_ms for w in final.words]
+    assert starts == sorted(starts) and final.words[-1].end_ms <= len(audio) * 1000 // SR

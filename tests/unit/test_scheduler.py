@@ -155,3 +155,53 @@ def test_the_lane_leaves_finals_to_the_workers():
             return "final waited" if not done else "final ran on the lane"
 
     assert asyncio.run(scenario()) == "final waited"
+
+
+def test_finals_that_wait_together_are_decoded_as_one_batch():
+    """With `final_batch`, finals of several streams waiting for a busy worker go to the
+    batch decoder together (streams in turn); a failed one fails only its own stream."""
+    batches: list[list[str]] = []
+
+    def batch_finals(requests):
+        batches.append([r.__name__ for r in requests])
+        return [RuntimeError("bad segment") if r.__name__ == "b1" else r() for r in requests]
+
+    def final(name: str):
+        def request() -> str:
+            return f"text of {name}"
+
+        request.__name__ = name
+        return request
+
+    async def scenario():
+        engine = BlockingPartials()
+        scheduler = DecodeScheduler(engine, final_batch=4, batch_finals=batch_finals)  # type: ignore[arg-type]
+        scheduler.start()
+        try:
+            busy = asyncio.create_task(scheduler.partial("x", request()))
+            await asyncio.to_thread(engine.started.wait, 10)
+            finals = []
+            for stream, name in [("a", "a1"), ("a", "a2"), ("b", "b1"), ("c", "c1"), ("d", "d1")]:
+                finals.append(asyncio.create_task(scheduler.final(final(name), stream)))
+                await asyncio.sleep(0.01)
+            engine.release.set()
+            await busy
+            return await asyncio.gather(*finals, return_exceptions=True)
+        finally:
+            engine.release.set()
+            scheduler.stop()
+
+    results = asyncio.run(scenario())
+    assert batches == [["a1", "b1", "c1", "d1"]]  # a2 then runs alone
+    assert [str(r) for r in results] == [
+        "text of a1",
+        "text of a2",
+        "bad segment",
+        "text of c1",
+        "text of d1",
+    ]
+
+
+def test_without_a_batch_decoder_finals_run_one_at_a_time():
+    scheduler = DecodeScheduler(BlockingPartials(), final_batch=8)  # type: ignore[arg-type]
+    assert scheduler.final_batch == 1
