@@ -6,6 +6,7 @@ import pytest
 from asr_core.audio import RawFormat, decode_audio
 from asr_core.audio.g711 import pcm16_to_mulaw
 from asr_core.audio.resample import resample
+from asr_core.chinese import to_simplified, to_traditional
 from asr_core.engines import DecodeOptions
 from asr_core.transcribe import TranscribeOptions
 from tests.conftest import ENGLISH_WORDS, MANDARIN_WORDS
@@ -121,8 +122,10 @@ def test_mandarin_output_is_simplified_by_default(transcriber, testdata):
     traditional = transcriber.transcribe(
         path, TranscribeOptions(language="zh", chinese_script="traditional")
     ).text
-    assert "语音" in simplified
-    assert "語音" in traditional
+    # The words themselves vary with the CPU's int8 kernels (语音/运营); the script does not.
+    assert "识别" in simplified and simplified == to_simplified(simplified)
+    assert "識別" in traditional and traditional == to_traditional(traditional)
+    assert traditional != simplified
 
 
 def test_a_batch_decodes_as_single_windows_do(engine, english_wav, mandarin_wav):
