@@ -207,7 +207,17 @@ def serve(
     )
     if auth_mode(settings) == "local":
         stderr.print("auth: local (callers on this machine need no key; admin routes need one)")
-    uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, log_level=settings.log_level)
+    uvicorn.run(
+        api,
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+        log_level=settings.log_level,
+        # X-Forwarded-For is believed only from the proxies named (uvicorn's default trusts
+        # 127.0.0.1, which would let a caller behind a local proxy name any address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+    )
 
 
 @app.command("worker")

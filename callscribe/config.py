@@ -24,6 +24,16 @@ Role = Literal["serve", "cli", "worker"]
 worker."""
 
 
+def web_origins(value: object) -> object:
+    """A comma-separated list of web origins (`scheme://host[:port]`), each checked."""
+    origins = comma_list(value)
+    for origin in origins if isinstance(origins, tuple) else ():
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or origin != f"{parts.scheme}://{parts.netloc}":
+            raise ValueError(f"{origin!r} is not a web origin (scheme://host[:port], no path)")
+    return origins
+
+
 def comma_list(value: object) -> object:
     """`"a, b,,c"` -> `("a", "b", "c")`; anything else is left to pydantic."""
     if isinstance(value, str):
@@ -162,6 +172,16 @@ class ServerSettings(_Group):
         description="Signs browser stream tokens; share it between processes behind one "
         "address (default: a random secret kept in var_dir/token-secret)",
     )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Local mode: web origins (besides the server's own and "
+        "CALLSCRIBE_WEBRTC_ORIGINS) whose pages may call the server, comma-separated",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed, comma-separated (unset: none, the peer is the caller)",
+    )
     max_upload_mb: float = Field(100.0, gt=0)
     max_concurrent_transcriptions: int = Field(2, ge=1)
     stream_final_batch: int = Field(
@@ -174,6 +194,19 @@ class ServerSettings(_Group):
     tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
     tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
     tenant_requests_per_minute: int = Field(600, ge=1)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_allowed_origins(cls, value: object) -> object:
+        return web_origins(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        proxies = comma_list(value)
+        for proxy in proxies if isinstance(proxies, tuple) else ():
+            ipaddress.ip_network(proxy, strict=False)  # ValueError: not an address or network
+        return proxies
 
 
 class TelephonySettings(_Group):
@@ -252,15 +285,7 @@ class TelephonySettings(_Group):
     @field_validator("webrtc_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: object) -> object:
-        origins = comma_list(value)
-        for origin in origins if isinstance(origins, tuple) else ():
-            parts = urlsplit(origin)
-            if (
-                parts.scheme not in ("http", "https")
-                or origin != f"{parts.scheme}://{parts.netloc}"
-            ):
-                raise ValueError(f"{origin!r} is not a web origin (scheme://host[:port], no path)")
-        return origins
+        return web_origins(value)
 
 
 class WorkerSettings(_Group):

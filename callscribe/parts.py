@@ -29,7 +29,9 @@ def service_config(
     rules: RequestRules,
     authenticate: Authenticator | None,
     hotwords_for: HotwordsFor | None,
+    local: bool = False,
 ) -> ServiceConfig:
+    """`local`: keyless callers on loopback are let in, so browsers' origins are checked."""
     return ServiceConfig(
         max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
         rules=rules,
@@ -39,6 +41,7 @@ def service_config(
         final_batch=settings.stream_final_batch,
         authenticate=authenticate,
         hotwords_for=hotwords_for,
+        local_origins=(*settings.allowed_origins, *settings.webrtc_origins) if local else None,
         quota_limits=QuotaLimits(
             settings.tenant_max_streams,
             settings.tenant_max_transcriptions,

@@ -125,7 +125,10 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
     secret = token_secret(settings)
     authenticate = key_authenticator(database, secret, local_tenant)
     asr = ServiceState.build(
-        transcriber, parts.service_config(settings, rules, authenticate, hotwords)
+        transcriber,
+        parts.service_config(
+            settings, rules, authenticate, hotwords, local=local_tenant is not None
+        ),
     )
     broker = parts.broker_config(settings)
     tasks = TaskQueue(make_celery(broker), database)

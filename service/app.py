@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from asr_core.transcribe import Transcriber
 from common.errors import install_error_handlers
+from service.browsers import LocalBrowserGuard
 from service.config import ServiceConfig
 from service.limits import BodySizeLimitMiddleware
 from service.routes import demo, funasr, health, hotwords, stream, transcriptions
@@ -30,6 +31,8 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
     it."""
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_upload_bytes)
+    if config.local_origins is not None:
+        app.add_middleware(LocalBrowserGuard, allowed_origins=config.local_origins)
     app.include_router(health.router)
     app.include_router(transcriptions.router)
     app.include_router(hotwords.router)

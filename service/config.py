@@ -43,5 +43,9 @@ class ServiceConfig:
     returned; merged with per-request phrases. The first call for a caller may query (it runs
     in a worker thread); live streams call it again at each segment start, so later calls must
     be quick (a cache) and reflect list changes."""
+    local_origins: tuple[str, ...] | None = None
+    """Local mode (keyless callers on loopback are let in): the web origins, besides the
+    server's own, whose pages may call it; every request's `Host` and `Origin` are then
+    checked (`service.browsers`). None: no such check (every caller needs a key)."""
     quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
     """Per-tenant streams, transcriptions and requests per minute."""
