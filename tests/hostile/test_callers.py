@@ -37,6 +37,16 @@ def local(local_app):
         yield client
 
 
+def socket_refusal(client, url, headers=None) -> int:
+    """The close code of a socket refused before it was accepted."""
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect(url, headers=headers or {}),
+    ):
+        pass
+    return closed.value.code
+
+
 def test_a_non_ascii_token_is_refused_not_a_crash(local):
     for path in ("/v1/hotwords/active?token=cst_\u00e9\u4e2d.abc", "/v1/hotwords/active?token=é"):
         assert local.get(path).status_code == 401
@@ -71,10 +81,7 @@ def test_local_mode_refuses_other_sites_pages(local):
     upload = local.post("/v1/audio/transcriptions", headers=evil, files={"file": ("a", b"x")})
     assert upload.status_code == 403
     for origin in ("https://evil.example", "null", "http://127.0.0.1.evil.example"):
-        with pytest.raises(WebSocketDisconnect) as closed:
-            with local.websocket_connect(f"{SOCKET}/v1/stream", headers={"origin": origin}) as ws:
-                ws.receive_json()
-        assert closed.value.code == 4403
+        assert socket_refusal(local, f"{SOCKET}/v1/stream", {"origin": origin}) == 4403
 
 
 def test_local_mode_refuses_dns_rebinding(local_app):
@@ -82,10 +89,7 @@ def test_local_mode_refuses_dns_rebinding(local_app):
     with TestClient(app, base_url="http://rebind.evil.example:7860", client=("127.0.0.1", 1)) as c:
         assert c.get("/v1/hotwords/active").status_code == 403
         assert c.get("/healthz").status_code == 403
-        with pytest.raises(WebSocketDisconnect) as closed:
-            with c.websocket_connect("ws://rebind.evil.example:7860/v1/stream") as ws:
-                ws.receive_json()
-        assert closed.value.code == 4403
+        assert socket_refusal(c, "ws://rebind.evil.example:7860/v1/stream") == 4403
 
 
 def test_local_mode_lets_its_own_and_allowed_pages_in(local):

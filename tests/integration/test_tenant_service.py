@@ -198,7 +198,7 @@ def test_local_mode_trusts_only_this_machine(transcriber, tmp_path):
     with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as local:
         assert local.get("/v1/hotwords/active").status_code == 200
         assert local.get("/v1/tenants").status_code == 401  # the admin API still needs a key
-    with TestClient(app, client=("203.0.113.7", 50000)) as remote:
+    with TestClient(app, base_url="http://127.0.0.1", client=("203.0.113.7", 50000)) as remote:
         assert remote.get("/v1/hotwords/active").status_code == 401
     database.dispose()
 
