@@ -106,6 +106,21 @@ class RequestSettings(_Group):
     hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
     hotwords_max_phrases: int = Field(5000, ge=1)
     hotwords_max_chars: int = Field(64, ge=1)
+    hotwords_max_aliases: int = Field(
+        20_000, ge=0, description="Aliases a hot-word list (or a request's list) may hold in all"
+    )
+    hotwords_max_list_chars: int = Field(
+        300_000,
+        ge=1,
+        description="Characters of phrases and aliases a hot-word list (or a request's list) "
+        "may hold in all",
+    )
+    hotwords_max_active_lists: int = Field(
+        20, ge=1, description="Hot-word lists a tenant may have active at once"
+    )
+    hotwords_max_body_kb: float = Field(
+        2048.0, gt=0, description="Largest body of a hot-word list write or a WebRTC offer"
+    )
     stream_final_window_s: float = Field(
         15.0, ge=5.0, le=30.0, description="Shortest encoder window of a live final"
     )
@@ -121,7 +136,11 @@ class RequestSettings(_Group):
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(
-            self.hotwords_max_phrases, self.hotwords_max_chars, self.hotwords_top_k
+            self.hotwords_max_phrases,
+            self.hotwords_max_chars,
+            self.hotwords_top_k,
+            max_aliases=self.hotwords_max_aliases,
+            max_list_chars=self.hotwords_max_list_chars,
         )
 
     def streaming_options(self) -> StreamingOptions:
@@ -182,7 +201,10 @@ class ServerSettings(_Group):
         description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed, comma-separated (unset: none, the peer is the caller)",
     )
-    max_upload_mb: float = Field(100.0, gt=0)
+    max_upload_mb: float = Field(100.0, gt=0, description="Largest audio upload")
+    max_request_kb: float = Field(
+        64.0, gt=0, description="Largest body of any other request (tokens, settings, JSON)"
+    )
     max_concurrent_transcriptions: int = Field(2, ge=1)
     stream_final_batch: int = Field(
         1,
@@ -237,6 +259,12 @@ class TelephonySettings(_Group):
         default_factory=AllowList,
         description="Callers trusted without a key, by source address: "
         "`acme=10.0.0.0/8,10.1.0.1;globex=192.0.2.7`",
+    )
+    sip_max_failures_per_minute: int = Field(
+        30,
+        ge=1,
+        description="SIP requests from one address that may fail (unparseable, or refused "
+        "as unauthenticated) per minute before the gateway ignores it for the minute",
     )
     sip_rtp_timeout_s: float = Field(
         30.0, gt=0, description="A SIP call with no RTP for this long is ended"

@@ -136,6 +136,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         database,
         token_secret=secret,
         hotword_limits=settings.hotword_limits(),
+        max_active_lists=settings.hotwords_max_active_lists,
         publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
         jobs=parts.jobs_config(settings, rules, tasks.batch),
     )

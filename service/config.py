@@ -19,9 +19,25 @@ HotwordsFor = Callable[[object], HotwordIndex | None]
 is."""
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """Bodies of requests whose path matches `pattern` (a regex, from the start) are capped
+    at `max_bytes`; `setting` names the limit in the answer."""
+
+    pattern: str
+    max_bytes: int
+    setting: str
+
+
 @dataclass
 class ServiceConfig:
     max_upload_bytes: int = 100_000_000
+    """Audio uploads (`/v1/audio/...`)."""
+    max_request_bytes: int = 64_000
+    """Any other request body (JSON of tokens, settings, offers): parsed whole on the event
+    loop, so kept small."""
+    body_limits: tuple[BodyLimit, ...] = ()
+    """Other routes' own caps (hot-word lists, batch jobs), from whoever mounts them."""
     rules: RequestRules = field(default_factory=RequestRules)
     """Languages, hot-word limits and live-stream defaults every request is checked against."""
     max_concurrent_transcriptions: int = 2

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
+from asr_core.streaming import Event, Partial, StreamingOptions, StreamingRecognizer, to_dict
 from common.errors import TooManyRequests, Unauthorized
 from service.auth import UNAUTHORIZED_CLOSE, identify
 from service.quotas import Slot
@@ -32,20 +32,86 @@ RATE_LIMITED_CLOSE = 4429
 REASON_BYTES = 120
 """WebSocket close reasons are limited to 123 bytes."""
 
+MAX_OUTBOX_EVENTS = 256
+"""Events a socket may have waiting for a client that reads slowly: past this, partials (and
+pongs) are dropped; at twice this, when finals pile up too, the socket is closed."""
+SLOW_READER_CLOSE = 4408
+"""Close code for a client that does not read its events in time."""
+ECHO_CHARS = 40
+"""Most characters of a client's own text (an unknown message type) quoted back to it."""
+
 _END = object()
 
 
-class Outbox:
-    """Everything a socket sends goes through one queue and one task, in order."""
+def echo(value: object) -> str:
+    """A client's value quoted in a reply, cut short: a client never gets its megabyte back."""
+    return repr(value)[:ECHO_CHARS]
 
-    def __init__(self, websocket: WebSocket, render: Callable[[Any], dict | None]) -> None:
+
+def droppable(message: object) -> bool:
+    """What a slow reader may miss: the next partial or pong supersedes it."""
+    if isinstance(message, Partial):
+        return True
+    return isinstance(message, dict) and message.get("type") in ("partial", "pong")
+
+
+class OutboxQueue(asyncio.Queue):
+    """A socket's outgoing events, bounded without ever making their producer (a
+    recognizer) wait: over `limit` droppable events are dropped, and over twice `limit`
+    `overflow` is called and nothing more is taken."""
+
+    def __init__(self, limit: int, overflow: Callable[[], None]) -> None:
+        super().__init__()
+        self.limit = limit
+        self.overflow = overflow
+        self.dropped = 0
+        self.overflowed = False
+
+    def put_nowait(self, item: object) -> None:
+        if item is not _END:
+            if self.overflowed:
+                return
+            backlog = self.qsize()
+            if backlog >= self.limit and droppable(item):
+                self.dropped += 1
+                return
+            if backlog >= 2 * self.limit:
+                self.overflowed = True
+                self.overflow()
+                return
+        super().put_nowait(item)
+
+
+class Outbox:
+    """Everything a socket sends goes through one queue and one task, in order. The queue is
+    bounded (`OutboxQueue`): a client that stops reading loses partials first, then the
+    connection, with close code 4408 and the reason."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        render: Callable[[Any], dict | None],
+        limit: int = MAX_OUTBOX_EVENTS,
+    ) -> None:
         self.websocket = websocket
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: OutboxQueue = OutboxQueue(limit, self._slow_reader)
         self._render = render
         self._task = asyncio.create_task(self._run())
+        self._closing: asyncio.Task | None = None
 
     def put(self, message: Event | dict) -> None:
         self.queue.put_nowait(message)
+
+    def _slow_reader(self) -> None:
+        logger.warning(
+            "closing a socket whose client does not read its events",
+            extra={"dropped_partials": self.queue.dropped},
+        )
+        self._task.cancel()
+        reason = "events were not read in time (the client reads too slowly)"
+        self._closing = asyncio.get_running_loop().create_task(
+            close_quietly(self.websocket, SLOW_READER_CLOSE, reason)
+        )
 
     async def drain(self) -> None:
         """Send what is queued, then stop."""

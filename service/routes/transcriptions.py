@@ -73,7 +73,10 @@ async def create_transcription(
     options = rules.file_options(
         rules.language(language),
         await caller_index(
-            request, state.config.hotwords_for, rules.hotwords(hotwords), standing=tenant_hotwords
+            request,
+            state.config.hotwords_for,
+            await rules.hotwords_in_thread(hotwords),
+            standing=tenant_hotwords,
         ),
         prompt=prompt or None,
         word_timestamps=words and response_format == "verbose_json",

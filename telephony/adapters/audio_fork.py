@@ -27,6 +27,7 @@ from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
     close_quietly,
+    echo,
     receive_frame,
 )
 from telephony.adapters.common import (
@@ -180,7 +181,7 @@ async def _receive(websocket: WebSocket, session: CallSession, legs: list[str]) 
         kind = body.get("type") if isinstance(body, dict) else None
         if kind == "end":
             return True
-        await _error(websocket, "unknown_message", f"unknown message type {kind!r}; ignored")
+        await _error(websocket, "unknown_message", f"unknown message type {echo(kind)}; ignored")
     return False
 
 

@@ -16,6 +16,7 @@ the stream goes on; `stop` or a disconnect ends the call (its last finals are st
 Transcripts are for listeners (`WS /v1/calls/{callSid}/events`), not sent back to Twilio.
 """
 
+import asyncio
 import base64
 import binascii
 import json
@@ -25,7 +26,7 @@ from fastapi import APIRouter, WebSocket
 
 from asr_core.audio import RawFormat
 from common.rules import check_call_id
-from service.live import MAX_TEXT_FRAME_CHARS, close_quietly, receive_frame
+from service.live import MAX_TEXT_FRAME_CHARS, close_quietly, echo, receive_frame
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
@@ -86,11 +87,16 @@ class _TwilioStream:
         self.reason = "disconnected"
 
     async def run(self) -> str:
-        """Handle messages until `stop` ("stop") or a disconnect ("disconnected")."""
+        """Handle messages until `stop` ("stop") or a disconnect ("disconnected"). The start
+        message must come within START_TIMEOUT_S of the connection, whatever else comes
+        first."""
+        loop = asyncio.get_running_loop()
+        start_by = loop.time() + START_TIMEOUT_S
         while True:
             try:
                 message = await receive_frame(
-                    self.websocket, START_TIMEOUT_S if self.session is None else None
+                    self.websocket,
+                    max(0.0, start_by - loop.time()) if self.session is None else None,
                 )
             except TimeoutError:
                 raise StreamRefused(
@@ -129,10 +135,14 @@ class _TwilioStream:
             if self.session is not None:
                 self.state.hub.listeners.publish(
                     self.session.id,
-                    {"type": "dtmf", "leg": TRACK_LEGS.get(track), "digit": dtmf.get("digit")},
+                    {
+                        "type": "dtmf",
+                        "leg": TRACK_LEGS.get(track),
+                        "digit": str(dtmf.get("digit"))[:4],
+                    },
                 )
         else:
-            await self.error("unknown_event", f"unknown event {event!r}; it was ignored")
+            await self.error("unknown_event", f"unknown event {echo(event)}; it was ignored")
 
     async def start(self, body: dict) -> None:
         if self.session is not None:

@@ -48,7 +48,7 @@ async def webrtc_offer(offer: Offer, request: Request, state: TelephonyDep):
     if tenant is None:
         raise ApiError(403, "tenant_required", "a call belongs to a tenant: use a tenant's key")
     language = state.rules.language(offer.language)
-    extra = state.rules.hotwords(offer.hotwords)
+    extra = await state.rules.hotwords_in_thread(offer.hotwords)
     gateway = state.webrtc
     hub = state.hub
     pc = gateway.peer_connection()
