@@ -8,6 +8,7 @@ delivery: receivers drop repeats by it), `X-Callscribe-Timestamp` (unix seconds)
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from sqlmodel import Session
 
 from admin_api.crud import jobs
 from admin_api.models import Job, WebhookDelivery
-from admin_api.outbound import open_url
+from admin_api.outbound import describe_failure, open_url
 from worker.app import app, context
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,9 @@ def deliver(self, job_id: str, event: str, delivery_id: str) -> dict:
         with open_url(request, config.webhook_timeout_s, config.outbound_allow_private) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
-        error = f"{exc.__class__.__name__}: {exc}"
+        status, error = exc.code, describe_failure(exc)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        error = describe_failure(exc)
     delivered = status is not None and 200 <= status < 300
     with Session(context().database) as session:
         session.add(
