@@ -49,9 +49,14 @@ def notify(job_id: str, event: str) -> None:
 
 
 def _target(session: Session, job: Job) -> tuple[str | None, str]:
-    """The URL (the job's own, else the tenant's) and the tenant's signing secret."""
-    tenant = jobs.settings_of(session, job.tenant_id)
-    return job.webhook_url or tenant.webhook_url, tenant.webhook_secret or ""
+    """The URL (the job's own, else the tenant's) and the tenant's signing secret (made on
+    first use: never an empty one)."""
+    url = job.webhook_url or jobs.settings_of(session, job.tenant_id).webhook_url
+    if not url:
+        return None, ""
+    secret = jobs.webhook_secret(session, job.tenant_id)
+    session.commit()
+    return url, secret
 
 
 @app.task(bind=True, name=TASK, max_retries=None)
