@@ -246,6 +246,9 @@ class TelephonySettings(_Group):
         None, ge=0, le=65535, description="Asterisk AudioSocket TCP port (unset: off; 0: any)"
     )
     audiosocket_host: str = Field("127.0.0.1", description="Address AudioSocket binds to")
+    tenant_max_reservations: int = Field(
+        100, ge=1, description="AudioSocket reservations one tenant may have waiting at once"
+    )
     sip_port: int | None = Field(
         None, ge=1, le=65535, description="SIP gateway UDP port (unset: no SIP gateway)"
     )

@@ -151,7 +151,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         hotwords_for=hotwords,
         after_call=tasks.postcall if settings.postcall else None,
     )
-    reservations = Reservations()
+    reservations = Reservations(max_per_tenant=settings.tenant_max_reservations)
     gateways = TelephonyState(
         hub,
         authenticate,
