@@ -16,6 +16,7 @@ prints the message and exits 2.
 
 import asyncio
 import functools
+import json
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -85,6 +86,14 @@ _INDEX_BUILDS = threading.BoundedSemaphore(2)
 """Requests' lists indexed at once (each in a worker thread, never on the event loop)."""
 
 
+def _hotwords_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidRequest(
+        "invalid_hotwords", f"hotwords must be text, not {type(value).__name__}", 400
+    )
+
+
 def _build_index(text: str, limits: HotwordLimits, fmt: str) -> HotwordIndex:
     with _INDEX_BUILDS:
         return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
@@ -128,15 +137,17 @@ class RequestRules:
 
     # -- hot-words ----------------------------------------------------------------------------
 
-    def hotwords(self, text: str | None) -> HotwordIndex | None:
+    def hotwords(self, text: object) -> HotwordIndex | None:
         """A list in any supported format (errors name the line), or None when empty."""
+        text = _hotwords_text(text)
         if not text or not text.strip():
             return None
         return _request_index(text, self.hotword_limits)
 
-    def funasr_hotwords(self, text: str | None) -> HotwordIndex | None:
+    def funasr_hotwords(self, text: object) -> HotwordIndex | None:
         """FunASR clients send a JSON object `{"phrase": weight}` or phrases joined by commas
         (older ones: spaces)."""
+        text = _hotwords_text(json.dumps(text) if isinstance(text, dict) else text)
         if not text or not text.strip():
             return None
         text = text.strip()
@@ -146,16 +157,16 @@ class RequestRules:
         phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
         return _request_index("\n".join(dict.fromkeys(phrases)), self.hotword_limits, "lines")
 
-    async def hotwords_in_thread(self, text: str | None) -> HotwordIndex | None:
+    async def hotwords_in_thread(self, text: object) -> HotwordIndex | None:
         """`hotwords`, parsed and indexed in a worker thread: a list at its limits takes a
         good part of a second, which the event loop of every live call must not wait for."""
-        if not text or not text.strip():
+        if not text:
             return None
         return await asyncio.to_thread(self.hotwords, text)
 
-    async def funasr_hotwords_in_thread(self, text: str | None) -> HotwordIndex | None:
+    async def funasr_hotwords_in_thread(self, text: object) -> HotwordIndex | None:
         """`funasr_hotwords` in a worker thread."""
-        if not text or not text.strip():
+        if not text:
             return None
         return await asyncio.to_thread(self.funasr_hotwords, text)
 

@@ -53,6 +53,11 @@ LOGGED_ERRORS = 10
 """Malformed messages logged per stream (all are answered; the rest are only counted)."""
 
 
+def _text(value: object, limit: int = 64) -> str | None:
+    """A client's string field, cut short; None for anything that is not a string."""
+    return value[:limit] if isinstance(value, str) else None
+
+
 def _render_error(code: str, message: str) -> dict:
     return {"event": "error", "code": code, "message": message}
 
@@ -131,7 +136,7 @@ class _TwilioStream:
             await self.media(body.get("media"))
         elif event == "dtmf":
             dtmf = body.get("dtmf") if isinstance(body.get("dtmf"), dict) else {}
-            track = str(dtmf.get("track", "")).removesuffix("_track")
+            track = str(dtmf.get("track", ""))[:32].removesuffix("_track")
             if self.session is not None:
                 self.state.hub.listeners.publish(
                     self.session.id,
@@ -151,16 +156,18 @@ class _TwilioStream:
         start = body.get("start")
         if not isinstance(start, dict):
             raise StreamRefused("invalid_start", "start message without `start`", BAD_REQUEST_CLOSE)
-        self.stream_sid = start.get("streamSid") or body.get("streamSid")
+        self.stream_sid = _text(start.get("streamSid") or body.get("streamSid"))
         parameters = start.get("customParameters") or {}
         if not isinstance(parameters, dict):
             parameters = {}
         media_format = start.get("mediaFormat") or {}
-        encoding = ENCODINGS.get(media_format.get("encoding", "audio/x-mulaw"))
+        if not isinstance(media_format, dict):
+            media_format = {"encoding": media_format}
+        encoding = ENCODINGS.get(_text(media_format.get("encoding", "audio/x-mulaw")) or "")
         if encoding is None or media_format.get("sampleRate", 8000) != 8000:
             raise StreamRefused(
                 "unsupported_media_format",
-                f"media format {media_format}: audio/x-mulaw (or x-alaw) at 8000 Hz expected",
+                f"media format {echo(media_format)}: audio/x-mulaw (or x-alaw) at 8000 Hz expected",
                 BAD_REQUEST_CLOSE,
             )
         if media_format.get("channels", 1) != 1:
@@ -170,10 +177,10 @@ class _TwilioStream:
         tracks = start.get("tracks") or ["inbound"]
         if not isinstance(tracks, list) or not tracks:
             tracks = ["inbound"]
-        unknown = [track for track in tracks if track not in TRACK_LEGS]
+        unknown = [track for track in tracks if _text(track) not in TRACK_LEGS]
         if unknown:
             raise StreamRefused(
-                "unknown_track", f"tracks {unknown}: inbound or outbound", BAD_REQUEST_CLOSE
+                "unknown_track", f"tracks {echo(unknown)}: inbound or outbound", BAD_REQUEST_CLOSE
             )
         call_id = checked(check_call_id, start.get("callSid") or self.stream_sid)
         language = checked(self.state.rules.language, parameters.get("language"))
@@ -195,17 +202,17 @@ class _TwilioStream:
         if not isinstance(media, dict):
             await self.error("invalid_media", "media message without `media`")
             return
-        leg = self.legs.get(media.get("track", "inbound"))
+        leg = self.legs.get(_text(media.get("track", "inbound")) or "")
         if leg is None:
             await self.error(
                 "unknown_track",
-                f"track {media.get('track')!r} was not announced in start; dropped",
+                f"track {echo(media.get('track'))} was not announced in start; dropped",
             )
             return
         try:
             payload = base64.b64decode(media.get("payload", ""), validate=True)
-        except (binascii.Error, ValueError, TypeError) as exc:
-            await self.error("invalid_payload", f"media payload is not base64: {exc}")
+        except (binascii.Error, ValueError, TypeError):
+            await self.error("invalid_payload", "media payload is not base64")
             return
         self.session.feed(leg, payload)
 
