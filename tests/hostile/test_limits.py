@@ -3,6 +3,7 @@ read, hot-word lists within budgets of what costs work, and the FunASR socket's 
 buffer within the upload limit and the tenant's transcription quota."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 from admin_api.auth import ADMIN
 from asr_core.hotwords import HotwordLimits, HotwordListError, parse_hotwords
 from common.rules import RequestRules, check_sample_rate
-from tests.combined_server import bearer, make_server, new_key
+from tests.combined_server import bearer, make_server, new_key, services
 from tests.helpers import tone, wav_bytes
 
 NESTED = b"[" * 20_000 + b"]" * 20_000
@@ -195,3 +196,14 @@ def test_request_lists_are_indexed_off_the_event_loop():
         return await rules.hotwords_in_thread("Acme\nGlobex")
 
     assert len(asyncio.run(build()).hotwords) == 2
+
+
+def test_one_tenants_rebuild_does_not_hold_up_anothers(server):
+    """Standing lists are rebuilt under a lock per tenant, not one for the whole process."""
+    client, _, admin = server
+    client.post("/v1/tenants", json={"id": "globex", "name": "Globex"}, headers=admin)
+    hotwords = services(client).hotwords
+    caller = type("Caller", (), {"tenant_id": "globex"})()
+    with hotwords._lock("acme"):  # acme's rebuild is under way
+        loaded = ThreadPoolExecutor(1).submit(hotwords, caller)
+        assert loaded.result(timeout=30) is None  # globex has no lists, and was not held up
