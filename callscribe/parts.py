@@ -56,14 +56,17 @@ def body_limits(settings: Settings) -> tuple[BodyLimit, ...]:
     """The routes whose bodies may be larger than a few KB: batch-job uploads and hot-word
     lists (and WebRTC offers, which may carry a list)."""
     hotwords = int(settings.hotwords_max_body_kb * 1000)
+    # A list at its limits, written out as JSON entries, with room to spare.
+    list_values = 4 * (settings.hotwords_max_phrases + settings.hotwords_max_aliases) + 1000
+    setting = "CALLSCRIBE_HOTWORDS_MAX_BODY_KB"
     return (
         BodyLimit(
             "/v1/jobs",
             int(max(settings.job_max_mb, settings.max_upload_mb) * 1_000_000),
             "CALLSCRIBE_JOB_MAX_MB",
         ),
-        BodyLimit(r"/v1/tenants/[^/]+/hotword-lists", hotwords, "CALLSCRIBE_HOTWORDS_MAX_BODY_KB"),
-        BodyLimit("/v1/webrtc/offer", hotwords, "CALLSCRIBE_HOTWORDS_MAX_BODY_KB"),
+        BodyLimit(r"/v1/tenants/[^/]+/hotword-lists", hotwords, setting, list_values),
+        BodyLimit("/v1/webrtc/offer", hotwords, setting, list_values),
     )
 
 

@@ -43,6 +43,14 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def is_json(scope: Scope) -> bool:
+    """A body FastAPI would parse as JSON (or any body that does not say it is a form)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return not value.lower().startswith((b"multipart/", b"application/x-www-form"))
+    return True
+
+
 def carries_body(scope: Scope) -> bool:
     headers = dict(scope["headers"])
     return (declared_length(scope) or 0) > 0 or b"transfer-encoding" in headers
@@ -95,18 +103,23 @@ class BodySizeLimitMiddleware:
             except Unauthorized as refused:
                 await answer(send, 401, error_body(refused.reason, refused.code))
                 return
-        received = 0
-        too_large = False
+        received = values = 0
+        too_large = too_many_values = False
         response_started = False
+        counts_values = is_json(scope)
 
         async def counting_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, values, too_large, too_many_values
             if too_large:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit.max_bytes:
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if counts_values:
+                    values += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
+                    too_many_values = values > limit.max_json_values
+                if received > limit.max_bytes or too_many_values:
                     too_large = True
                     return {"type": "http.disconnect"}
             return message
@@ -123,9 +136,16 @@ class BodySizeLimitMiddleware:
             if not too_large:
                 raise
         if too_large and not response_started:
-            await self._reject(send, limit)
+            await self._reject(send, limit, too_many_values)
 
-    async def _reject(self, send: Send, limit: BodyLimit) -> None:
+    async def _reject(self, send: Send, limit: BodyLimit, values: bool = False) -> None:
+        if values:
+            message = (
+                f"the JSON body holds more than {limit.max_json_values} values, this route's "
+                f"limit ({limit.setting})"
+            )
+            await answer(send, 413, error_body(message, "payload_too_large"))
+            return
         size = (
             f"{limit.max_bytes / 1_000_000:g} MB"
             if limit.max_bytes >= 1_000_000

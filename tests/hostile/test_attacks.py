@@ -147,6 +147,26 @@ def test_a_huge_nested_body_without_a_key_is_refused_unread(target):
     assert declared == 413 and chunked == 401 and with_key.status_code == 413
 
 
+def test_a_hotword_list_body_of_empty_arrays_is_not_parsed(target):
+    """2 MB of `[],[],...` (within the hot-word routes' body limit) would cost a second or
+    more of `json.loads`, which holds the interpreter (a worker thread would not help): its
+    values are counted as it arrives, and it is refused before it is parsed."""
+    body = b'{"entries": [' + b"[]," * 680_000 + b"[]]}"
+    path = "/v1/tenants/acme/hotword-lists"
+    with target.attack():
+        responses = [
+            httpx.post(
+                f"{target.url}{path}",
+                content=body,
+                headers={**target.headers, "content-type": "application/json"},
+                timeout=60,
+            )
+            for _ in range(3)
+        ]
+    assert all(r.status_code == 413 for r in responses), [r.status_code for r in responses]
+    assert "values" in responses[0].json()["error"]["message"]
+
+
 def test_forged_credentials_are_refused(target):
     with target.attack():
         odd_token = httpx.get(f"{target.url}/v1/hotwords/active?token=cst_%C3%A9.x", timeout=10)

@@ -64,7 +64,9 @@ def test_a_deeply_nested_small_body_is_a_4xx(server):
     client, key, _ = server
     small = b"[" * 30_000 + b"]" * 30_000
     headers = {**key, "content-type": "application/json"}
-    assert client.post("/v1/tokens", content=small, headers=headers).status_code in (400, 422)
+    assert client.post("/v1/tokens", content=small, headers=headers).status_code in (400, 413)
+    shallow = b"[" * 900 + b"]" * 900  # within the values limit: parsed, and refused
+    assert client.post("/v1/tokens", content=shallow, headers=headers).status_code in (400, 422)
 
 
 def test_hotword_lists_have_their_own_body_limit(server):
@@ -207,3 +209,18 @@ def test_one_tenants_rebuild_does_not_hold_up_anothers(server):
     with hotwords._lock("acme"):  # acme's rebuild is under way
         loaded = ThreadPoolExecutor(1).submit(hotwords, caller)
         assert loaded.result(timeout=30) is None  # globex has no lists, and was not held up
+
+
+def test_json_bodies_are_capped_by_their_values_too(server):
+    """`json.loads` holds the interpreter for as long as it runs; its time grows with the
+    values, so a body within its byte limit is also counted by values as it arrives."""
+    client, key, _ = server
+    headers = {**key, "content-type": "application/json"}
+    many = b"[" + b"[]," * 30_000 + b"[]]"  # 90 KB... over 64 KB anyway on small routes
+    small = b"[" + b"0," * 15_000 + b"0]"  # 30 KB, but 15,000 values
+    response = client.post("/v1/tokens", content=small, headers=headers)
+    assert response.status_code == 413 and "values" in response.json()["error"]["message"]
+    lists = "/v1/tenants/acme/hotword-lists/values"
+    refused = client.put(lists, content=b"[" + b"[]," * 120_000 + b"[]]", headers=headers)
+    assert refused.status_code == 413 and "values" in refused.json()["error"]["message"]
+    assert client.post("/v1/tokens", content=many, headers=headers).status_code == 413
