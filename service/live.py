@@ -24,6 +24,11 @@ MAX_AUDIO_FRAME_BYTES = 1_000_000
 MAX_TEXT_FRAME_CHARS = 1_000_000
 """Room for a hot-word list at its limits (5,000 phrases of 64 characters, JSON-quoted)."""
 
+MAX_MESSAGE_JSON_VALUES = 100_000
+"""JSON values (counted as commas, arrays and objects) a text message may hold: room for a
+hot-word list at its limits. `json.loads` holds the interpreter for as long as it runs and its
+time grows with the values (1 MB of `[],` is half a second), so they are counted first."""
+
 MAX_BACKLOG_BYTES = 4_000_000
 """Frames a stream may have read ahead of its recognizer: 2 minutes of 16 kHz PCM16."""
 
@@ -134,6 +139,21 @@ class Outbox:
                 await self.websocket.send_text(json.dumps(body, ensure_ascii=False))
             except (WebSocketDisconnect, RuntimeError):
                 return  # the client is gone; the receiver notices and cleans up
+
+
+def check_message(text: str) -> None:
+    """Raise `json.JSONDecodeError` for a client's text message that is too long, or holds
+    too many JSON values, to be parsed on the event loop."""
+    if len(text) > MAX_TEXT_FRAME_CHARS:
+        raise json.JSONDecodeError(f"longer than {MAX_TEXT_FRAME_CHARS} characters", "", 0)
+    if text.count(",") + text.count("[") + text.count("{") > MAX_MESSAGE_JSON_VALUES:
+        raise json.JSONDecodeError(f"more than {MAX_MESSAGE_JSON_VALUES} JSON values", "", 0)
+
+
+def load_message(text: str) -> Any:
+    """`json.loads` of a client's text message, within `check_message`'s bounds."""
+    check_message(text)
+    return json.loads(text)
 
 
 def render_native(message: Event | dict) -> dict:

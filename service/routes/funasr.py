@@ -40,6 +40,7 @@ from service.live import (
     Outbox,
     accept,
     close_quietly,
+    load_message,
     new_recognizer,
 )
 from service.quotas import Slot
@@ -234,7 +235,7 @@ async def _control(
         outbox.put(_file_error("", "message_too_large", "a text message was too long"))
         return TOO_LARGE_CLOSE, "message too large"
     try:
-        message = json.loads(text)
+        message = load_message(text)
         if not isinstance(message, dict):
             raise ValueError("expected a JSON object")
     except ValueError as exc:

@@ -34,8 +34,10 @@ from service.live import (
     FrameReader,
     Outbox,
     accept,
+    check_message,
     close_quietly,
     echo,
+    load_message,
     new_recognizer,
     render_native,
 )
@@ -118,7 +120,7 @@ def _answer_ping(text: str, outbox: Outbox) -> bool:
     if '"ping"' not in text:
         return False
     try:
-        message = json.loads(text)
+        message = load_message(text)
     except json.JSONDecodeError:
         return False
     if not isinstance(message, dict) or message.get("type") != "ping":
@@ -151,6 +153,7 @@ async def _read_config(
             f"the config message is longer than {MAX_TEXT_FRAME_CHARS} characters",
         )
     try:
+        check_message(text)
         config = StreamConfig.model_validate_json(text)
         state.config.rules.language(config.language)
         extra = await state.config.rules.hotwords_in_thread(config.hotwords)
@@ -218,7 +221,7 @@ async def _control(
 ) -> bool:
     """Apply a JSON control message; True when it ends the stream."""
     try:
-        message = json.loads(text)
+        message = load_message(text)
         kind = message.get("type") if isinstance(message, dict) else None
     except json.JSONDecodeError as exc:
         outbox.put(Error("invalid_message", f"not JSON: {exc.msg} at character {exc.pos}"))

@@ -19,14 +19,19 @@ Transcripts are for listeners (`WS /v1/calls/{callSid}/events`), not sent back t
 import asyncio
 import base64
 import binascii
-import json
 import logging
 
 from fastapi import APIRouter, WebSocket
 
 from asr_core.audio import RawFormat
 from common.rules import check_call_id
-from service.live import MAX_TEXT_FRAME_CHARS, close_quietly, echo, receive_frame
+from service.live import (
+    MAX_TEXT_FRAME_CHARS,
+    close_quietly,
+    echo,
+    load_message,
+    receive_frame,
+)
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
@@ -117,7 +122,7 @@ class _TwilioStream:
                 await self.error("message_too_large", "message too large; it was ignored")
                 continue
             try:
-                body = json.loads(text)
+                body = load_message(text)
             except ValueError as exc:
                 await self.error("invalid_json", f"not JSON: {exc}")
                 continue

@@ -120,3 +120,23 @@ def test_twilio_start_timeout_is_not_restarted_by_other_messages(server, monkeyp
         ws.send_text(json.dumps({"event": "stop"}))
         reply = ws.receive_json()
     assert reply["code"] == "start_timeout"
+
+
+def test_socket_messages_are_capped_by_their_json_values(server):
+    """`json.loads` holds the interpreter: a message's values are counted before it is parsed
+    (900 KB of `[],` would take about half a second on the loop every call shares)."""
+    client, key = server
+    heavy = json.dumps({"type": "commit", "x": "X"}).replace('"X"', "[" + "[]," * 300_000 + "[]]")
+    with client.websocket_connect("/v1/stream", headers=key) as ws:
+        ws.send_text(json.dumps({}))
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_text(heavy)
+        error = ws.receive_json()
+        assert error["code"] == "invalid_message" and "JSON values" in error["message"]
+        ws.send_text(json.dumps({"type": "end"}))
+    with client.websocket_connect("/v1/media-streams/twilio", headers=key) as ws:
+        ws.send_text(heavy)
+        assert ws.receive_json()["code"] == "invalid_json"
+    with client.websocket_connect("/v1/funasr", headers=key) as ws:
+        ws.send_text(heavy)
+        assert ws.receive_json()["code"] == "invalid_message"
