@@ -224,3 +224,18 @@ def test_json_bodies_are_capped_by_their_values_too(server):
     refused = client.put(lists, content=b"[" + b"[]," * 120_000 + b"[]]", headers=headers)
     assert refused.status_code == 413 and "values" in refused.json()["error"]["message"]
     assert client.post("/v1/tokens", content=many, headers=headers).status_code == 413
+
+
+def test_an_upload_over_its_tenants_quota_gets_no_work_done(server):
+    """The quota is checked before the upload's hot-words are parsed: 429, not their 422."""
+    client, key, _ = server
+    acme = type("Caller", (), {"tenant_id": "acme"})()
+    wav = wav_bytes(tone(0, 0.5, 16_000), 16_000)
+    with services(client).asr.quotas.transcription(acme):  # its one transcription is running
+        response = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("a.wav", wav)},
+            data={"hotwords": many_aliases(30_000)},
+            headers=key,
+        )
+    assert response.status_code == 429
