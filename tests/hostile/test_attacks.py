@@ -284,3 +284,30 @@ def test_a_normal_transcription_is_served_after_the_attacks(target, tmp_path):
     text = response.json()["text"].lower()
     assert sum(word in text for word in ENGLISH_WORDS) >= 3, text
     assert target.server.running and os.path.exists(target.folder)
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory):
+    """`callscribe serve` as `make run` starts it: bound to loopback, local mode."""
+    folder = tmp_path_factory.mktemp("local")
+    settings = {
+        "CALLSCRIBE_DATABASE_URL": f"sqlite:///{folder / 'admin.db'}",
+        "CALLSCRIBE_AUTH": "auto",
+        "CALLSCRIBE_LOG_LEVEL": "warning",
+    }
+    with CallscribeServer(settings, "whisper-tiny.en") as server:
+        yield server
+
+
+def test_local_mode_believes_no_forwarded_for_and_no_other_site(local_server):
+    url = f"{local_server.url}/v1/hotwords/active"
+    assert httpx.get(url).status_code == 200  # this machine, no key: the local tenant
+    # A caller's own X-Forwarded-For changes nothing (no proxy is trusted by default).
+    assert httpx.get(url, headers={"x-forwarded-for": "203.0.113.5"}).status_code == 200
+    assert httpx.get(url, headers={"origin": "https://evil.example"}).status_code == 403
+    assert httpx.get(url, headers={"host": "rebind.evil.example"}).status_code == 403
+    assert httpx.get(url, headers={"authorization": "Bearer bogus"}).status_code == 401
+    socket_url = local_server.url.replace("http", "ws") + "/v1/stream"
+    with pytest.raises(Exception) as refused:  # a 403 to the upgrade: the socket never opens
+        connect(socket_url, additional_headers={"origin": "https://evil.example"})
+    assert "403" in str(refused.value)
