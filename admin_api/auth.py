@@ -16,6 +16,9 @@ from common.errors import Unauthorized
 
 ADMIN = "admin"
 TENANT = "tenant"
+LOCAL_KEY = "local"
+"""The key an OpenAI SDK (which always sends one) passes in local mode to act as the local
+tenant; any other key must be a valid callscribe key."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,13 @@ def is_loopback(connection: HTTPConnection) -> bool:
 def key_authenticator(database: Engine, token_secret: bytes, local_tenant: str | None = None):
     """The ASR service's authentication hook: a key in a header, or a stream token in the
     query. With `local_tenant` (the embedded default, serving this machine only), callers on
-    loopback that present neither act as that tenant."""
+    loopback that present neither (or the key `local`) act as that tenant; a key or token that
+    is present is checked, and refused when it is not valid, never taken for no key."""
 
     def check(connection: HTTPConnection) -> Principal:
         key = presented_key(connection)
         token = connection.query_params.get("token")
-        # OpenAI SDKs always send some key: a placeholder that is no callscribe key is no key.
-        keyless = not token and (not key or split_prefix(key) is None)
+        keyless = not token and (not key or key == LOCAL_KEY)
         if local_tenant is not None and keyless and is_loopback(connection):
             return Principal("local", TENANT, local_tenant)
         with Session(database) as session:

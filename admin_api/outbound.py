@@ -13,8 +13,21 @@ a private one at the connection (DNS rebinding) is caught there too.
 import http.client
 import ipaddress
 import socket
+import ssl
+import urllib.error
 import urllib.request
-from urllib.parse import urlparse
+from http import HTTPStatus
+from urllib.parse import urljoin, urlparse
+
+SCHEMES = ("http", "https")
+
+TRANSITION_PREFIXES = (
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64, well-known prefix (RFC 6052)
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64, local use (RFC 8215)
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated)
+)
+"""IPv6 prefixes whose last 32 bits are an IPv4 address a translator reaches: the address
+is only as public as that IPv4 address (6to4 and Teredo are handled by `ipaddress`)."""
 
 
 class ForbiddenAddress(ValueError):
@@ -38,8 +51,24 @@ def _resolve(host: str, port: int | None) -> list[tuple]:
         raise ForbiddenAddress(f"{host} does not resolve ({exc.strerror})") from exc
 
 
+def embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The IPv4 addresses an IPv6 address leads to (IPv4-mapped, 6to4, Teredo, NAT64)."""
+    if address.version == 4:
+        return []
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in prefix for prefix in TRANSITION_PREFIXES):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [ipv4 for ipv4 in found if ipv4 is not None]
+
+
+def is_public(address: str) -> bool:
+    """A global address, that embeds no IPv4 address that is not global."""
+    parsed = ipaddress.ip_address(address.split("%")[0])
+    return parsed.is_global and all(ipv4.is_global for ipv4 in embedded_ipv4(parsed))
+
+
 def _require_public(host: str, address: str) -> None:
-    if not ipaddress.ip_address(address.split("%")[0]).is_global:
+    if not is_public(address):
         raise ForbiddenAddress(
             f"{host} is a private address ({address}); the operator can allow those with "
             "CALLSCRIBE_OUTBOUND_ALLOW_PRIVATE=true"
@@ -95,12 +124,71 @@ class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_PublicHTTPSConnection, req, context=self._context)
 
 
-def open_url(request: urllib.request.Request | str, timeout_s: float, allow_private: bool):
-    """`urllib.request.urlopen`, refusing private addresses (redirects included). No proxy
-    from the environment is used then: the server itself must make the connection it vets."""
-    if allow_private:
-        return urllib.request.urlopen(request, timeout=timeout_s)
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), _PublicHTTPHandler, _PublicHTTPSHandler
+class _HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects to http and https only (urllib would also follow one to ftp)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri") or ""
+        scheme = urlparse(urljoin(req.full_url, location)).scheme.lower()
+        if scheme not in SCHEMES:
+            raise ForbiddenAddress(f"a redirect to a {scheme or 'scheme-less'} URL")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
+    """http and https handlers only: no ftp, file or data URLs, first or by a redirect."""
+    opener = urllib.request.OpenerDirector()
+    handlers = (
+        (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler())
+        if allow_private
+        else (_PublicHTTPHandler(), _PublicHTTPSHandler())
     )
-    return opener.open(request, timeout=timeout_s)
+    for handler in (
+        urllib.request.ProxyHandler({}),  # the server makes the connection it vets
+        *handlers,
+        _HttpRedirects(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def open_url(request: urllib.request.Request | str, timeout_s: float, allow_private: bool):
+    """`urllib.request.urlopen` for http and https only, refusing private addresses
+    (redirects included) unless `allow_private`. No proxy from the environment is used: the
+    server itself must make the connection it vets."""
+    url = request.full_url if isinstance(request, urllib.request.Request) else request
+    if urlparse(url).scheme.lower() not in SCHEMES:
+        raise ForbiddenAddress(f"only http and https URLs are fetched, not {url[:60]!r}")
+    return _opener(allow_private).open(request, timeout=timeout_s)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why a fetch or a delivery failed, in words of our own: what the other end sent (an
+    HTTP reason phrase, a non-HTTP service's banner, an error page) never reaches the tenant,
+    who may have pointed the URL at a machine it must not learn about."""
+    if isinstance(exc, urllib.error.HTTPError):
+        try:
+            return f"HTTP {exc.code} {HTTPStatus(exc.code).phrase}"
+        except ValueError:
+            return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        return describe_failure(exc.reason)
+    if isinstance(exc, ForbiddenAddress):
+        return str(exc)
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "the connection timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, ConnectionError):
+        return "the connection was lost"
+    if isinstance(exc, socket.gaierror):
+        return "the host does not resolve"
+    if isinstance(exc, http.client.HTTPException):
+        return "the server did not answer with HTTP"
+    if isinstance(exc, ssl.SSLError):
+        return "the TLS handshake failed"
+    return "the request failed"

@@ -43,6 +43,9 @@ class AdminState:
     token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Signs stream tokens; processes behind one address must share it."""
     hotword_limits: HotwordLimits = field(default_factory=HotwordLimits)
+    max_active_lists: int = 20
+    """Hot-word lists a tenant may have active at once: every live segment of its calls
+    searches them all."""
     publish: Publisher = lambda tenant, name, version: None
     jobs: JobsConfig = field(default_factory=JobsConfig)
 

@@ -40,7 +40,8 @@ def verify(secret: bytes, token: str) -> StreamToken:
     body = token.removeprefix(TOKEN_PREFIX)
     payload, _, signature = body.partition(".")
     if (
-        not token.startswith(TOKEN_PREFIX)
+        not token.isascii()  # what we mint is ASCII; compare_digest refuses other text
+        or not token.startswith(TOKEN_PREFIX)
         or not signature
         or not hmac.compare_digest(signature, _sign(secret, payload))
     ):

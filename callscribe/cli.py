@@ -178,6 +178,10 @@ def transcribe(
         raise typer.Exit(code=1)
 
 
+WS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""Largest WebSocket message the server reads at all (its handlers take at most 1 MB)."""
+
+
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Bind address (CALLSCRIBE_HOST)"),
@@ -207,7 +211,19 @@ def serve(
     )
     if auth_mode(settings) == "local":
         stderr.print("auth: local (callers on this machine need no key; admin routes need one)")
-    uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, log_level=settings.log_level)
+    uvicorn.run(
+        api,
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+        log_level=settings.log_level,
+        # X-Forwarded-For is believed only from the proxies named (uvicorn's default trusts
+        # 127.0.0.1, which would let a caller behind a local proxy name any address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        # No socket message is larger than 1 MB (service.live); uvicorn would take 16 MiB.
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+    )
 
 
 @app.command("worker")

@@ -24,6 +24,16 @@ Role = Literal["serve", "cli", "worker"]
 worker."""
 
 
+def web_origins(value: object) -> object:
+    """A comma-separated list of web origins (`scheme://host[:port]`), each checked."""
+    origins = comma_list(value)
+    for origin in origins if isinstance(origins, tuple) else ():
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or origin != f"{parts.scheme}://{parts.netloc}":
+            raise ValueError(f"{origin!r} is not a web origin (scheme://host[:port], no path)")
+    return origins
+
+
 def comma_list(value: object) -> object:
     """`"a, b,,c"` -> `("a", "b", "c")`; anything else is left to pydantic."""
     if isinstance(value, str):
@@ -96,6 +106,21 @@ class RequestSettings(_Group):
     hotwords_top_k: int = Field(10, ge=1, le=50, description="Phrases prompted per window")
     hotwords_max_phrases: int = Field(5000, ge=1)
     hotwords_max_chars: int = Field(64, ge=1)
+    hotwords_max_aliases: int = Field(
+        20_000, ge=0, description="Aliases a hot-word list (or a request's list) may hold in all"
+    )
+    hotwords_max_list_chars: int = Field(
+        300_000,
+        ge=1,
+        description="Characters of phrases and aliases a hot-word list (or a request's list) "
+        "may hold in all",
+    )
+    hotwords_max_active_lists: int = Field(
+        20, ge=1, description="Hot-word lists a tenant may have active at once"
+    )
+    hotwords_max_body_kb: float = Field(
+        2048.0, gt=0, description="Largest body of a hot-word list write or a WebRTC offer"
+    )
     stream_final_window_s: float = Field(
         15.0, ge=5.0, le=30.0, description="Shortest encoder window of a live final"
     )
@@ -111,7 +136,11 @@ class RequestSettings(_Group):
 
     def hotword_limits(self) -> HotwordLimits:
         return HotwordLimits(
-            self.hotwords_max_phrases, self.hotwords_max_chars, self.hotwords_top_k
+            self.hotwords_max_phrases,
+            self.hotwords_max_chars,
+            self.hotwords_top_k,
+            max_aliases=self.hotwords_max_aliases,
+            max_list_chars=self.hotwords_max_list_chars,
         )
 
     def streaming_options(self) -> StreamingOptions:
@@ -162,7 +191,20 @@ class ServerSettings(_Group):
         description="Signs browser stream tokens; share it between processes behind one "
         "address (default: a random secret kept in var_dir/token-secret)",
     )
-    max_upload_mb: float = Field(100.0, gt=0)
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Local mode: web origins (besides the server's own and "
+        "CALLSCRIBE_WEBRTC_ORIGINS) whose pages may call the server, comma-separated",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed, comma-separated (unset: none, the peer is the caller)",
+    )
+    max_upload_mb: float = Field(100.0, gt=0, description="Largest audio upload")
+    max_request_kb: float = Field(
+        64.0, gt=0, description="Largest body of any other request (tokens, settings, JSON)"
+    )
     max_concurrent_transcriptions: int = Field(2, ge=1)
     stream_final_batch: int = Field(
         1,
@@ -174,6 +216,19 @@ class ServerSettings(_Group):
     tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
     tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
     tenant_requests_per_minute: int = Field(600, ge=1)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_allowed_origins(cls, value: object) -> object:
+        return web_origins(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        proxies = comma_list(value)
+        for proxy in proxies if isinstance(proxies, tuple) else ():
+            ipaddress.ip_network(proxy, strict=False)  # ValueError: not an address or network
+        return proxies
 
 
 class TelephonySettings(_Group):
@@ -191,6 +246,9 @@ class TelephonySettings(_Group):
         None, ge=0, le=65535, description="Asterisk AudioSocket TCP port (unset: off; 0: any)"
     )
     audiosocket_host: str = Field("127.0.0.1", description="Address AudioSocket binds to")
+    tenant_max_reservations: int = Field(
+        100, ge=1, description="AudioSocket reservations one tenant may have waiting at once"
+    )
     sip_port: int | None = Field(
         None, ge=1, le=65535, description="SIP gateway UDP port (unset: no SIP gateway)"
     )
@@ -204,6 +262,12 @@ class TelephonySettings(_Group):
         default_factory=AllowList,
         description="Callers trusted without a key, by source address: "
         "`acme=10.0.0.0/8,10.1.0.1;globex=192.0.2.7`",
+    )
+    sip_max_failures_per_minute: int = Field(
+        30,
+        ge=1,
+        description="SIP requests from one address that may fail (unparseable, or refused "
+        "as unauthenticated) per minute before the gateway ignores it for the minute",
     )
     sip_rtp_timeout_s: float = Field(
         30.0, gt=0, description="A SIP call with no RTP for this long is ended"
@@ -252,15 +316,7 @@ class TelephonySettings(_Group):
     @field_validator("webrtc_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: object) -> object:
-        origins = comma_list(value)
-        for origin in origins if isinstance(origins, tuple) else ():
-            parts = urlsplit(origin)
-            if (
-                parts.scheme not in ("http", "https")
-                or origin != f"{parts.scheme}://{parts.netloc}"
-            ):
-                raise ValueError(f"{origin!r} is not a web origin (scheme://host[:port], no path)")
-        return origins
+        return web_origins(value)
 
 
 class WorkerSettings(_Group):

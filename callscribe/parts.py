@@ -15,7 +15,7 @@ from callscribe.config import (
     WorkerSettings,
 )
 from common.rules import RequestRules
-from service.config import Authenticator, HotwordsFor, ServiceConfig
+from service.config import Authenticator, BodyLimit, HotwordsFor, ServiceConfig
 from service.quotas import QuotaLimits
 from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
@@ -29,9 +29,13 @@ def service_config(
     rules: RequestRules,
     authenticate: Authenticator | None,
     hotwords_for: HotwordsFor | None,
+    local: bool = False,
 ) -> ServiceConfig:
+    """`local`: keyless callers on loopback are let in, so browsers' origins are checked."""
     return ServiceConfig(
         max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
+        max_request_bytes=int(settings.max_request_kb * 1000),
+        body_limits=body_limits(settings),
         rules=rules,
         max_concurrent_transcriptions=settings.max_concurrent_transcriptions,
         decode_workers=settings.decode_plan("serve").workers,
@@ -39,11 +43,30 @@ def service_config(
         final_batch=settings.stream_final_batch,
         authenticate=authenticate,
         hotwords_for=hotwords_for,
+        local_origins=(*settings.allowed_origins, *settings.webrtc_origins) if local else None,
         quota_limits=QuotaLimits(
             settings.tenant_max_streams,
             settings.tenant_max_transcriptions,
             settings.tenant_requests_per_minute,
         ),
+    )
+
+
+def body_limits(settings: Settings) -> tuple[BodyLimit, ...]:
+    """The routes whose bodies may be larger than a few KB: batch-job uploads and hot-word
+    lists (and WebRTC offers, which may carry a list)."""
+    hotwords = int(settings.hotwords_max_body_kb * 1000)
+    # A list at its limits, written out as JSON entries, with room to spare.
+    list_values = 4 * (settings.hotwords_max_phrases + settings.hotwords_max_aliases) + 1000
+    setting = "CALLSCRIBE_HOTWORDS_MAX_BODY_KB"
+    return (
+        BodyLimit(
+            "/v1/jobs",
+            int(max(settings.job_max_mb, settings.max_upload_mb) * 1_000_000),
+            "CALLSCRIBE_JOB_MAX_MB",
+        ),
+        BodyLimit(r"/v1/tenants/[^/]+/hotword-lists", hotwords, setting, list_values),
+        BodyLimit("/v1/webrtc/offer", hotwords, setting, list_values),
     )
 
 
@@ -76,6 +99,7 @@ def sip_config(settings: Settings) -> SipConfig:
         rtp_port_max=settings.rtp_port_max,
         allow=settings.sip_allow,
         rtp_timeout_s=settings.sip_rtp_timeout_s,
+        max_failures_per_minute=settings.sip_max_failures_per_minute,
         max_calls=settings.max_calls,
         processes=settings.sip_processes,
     )

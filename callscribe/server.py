@@ -125,7 +125,10 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
     secret = token_secret(settings)
     authenticate = key_authenticator(database, secret, local_tenant)
     asr = ServiceState.build(
-        transcriber, parts.service_config(settings, rules, authenticate, hotwords)
+        transcriber,
+        parts.service_config(
+            settings, rules, authenticate, hotwords, local=local_tenant is not None
+        ),
     )
     broker = parts.broker_config(settings)
     tasks = TaskQueue(make_celery(broker), database)
@@ -133,6 +136,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         database,
         token_secret=secret,
         hotword_limits=settings.hotword_limits(),
+        max_active_lists=settings.hotwords_max_active_lists,
         publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
         jobs=parts.jobs_config(settings, rules, tasks.batch),
     )
@@ -147,7 +151,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         hotwords_for=hotwords,
         after_call=tasks.postcall if settings.postcall else None,
     )
-    reservations = Reservations()
+    reservations = Reservations(max_per_tenant=settings.tenant_max_reservations)
     gateways = TelephonyState(
         hub,
         authenticate,

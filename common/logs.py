@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -23,12 +24,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, ensure_ascii=False, default=str)
 
 
+_TOKEN_IN_URL = re.compile(r"([?&](?:token|api_key|key)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact_url_secrets(text: str) -> str:
+    """`/v1/stream?token=cst_...` -> `/v1/stream?token=[redacted]`."""
+    return _TOKEN_IN_URL.sub(r"\1[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Keeps stream tokens in URLs (access-log lines, error messages) out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_url_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url_secrets(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 def configure_logging(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -14,8 +14,11 @@ prints the message and exits 2.
   deployment's defaults (languages, hot-words prompted per window, live windows and beam).
 """
 
+import asyncio
 import functools
+import json
 import re
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -51,6 +54,23 @@ def check_call_id(value: object) -> str | None:
     return value
 
 
+def check_sample_rate(value: object, default: int = 16_000) -> int:
+    """A client's declared audio rate in Hz: a whole number within what the decoders take
+    (JSON numbers such as `1e400` or `16000.5` are refused, not crashed on)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 4000 <= value <= 192_000:
+        raise InvalidRequest(
+            "invalid_sample_rate",
+            f"sample rate {str(value)[:40]!r}: use a whole number of Hz from 4000 to 192000",
+        )
+    return value
+
+
 def check_leg(value: object) -> str:
     if not isinstance(value, str) or not LEG.fullmatch(value):
         raise InvalidRequest(
@@ -59,10 +79,33 @@ def check_leg(value: object) -> str:
     return value
 
 
-@functools.lru_cache(maxsize=32)
+CACHED_LIST_CHARS = 65_536
+"""Requests' lists up to this long are kept (clients tend to resend the same list); a larger
+one is built again each time, so the cache's memory stays small."""
+_INDEX_BUILDS = threading.BoundedSemaphore(2)
+"""Requests' lists indexed at once (each in a worker thread, never on the event loop)."""
+
+
+def _hotwords_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidRequest(
+        "invalid_hotwords", f"hotwords must be text, not {type(value).__name__}", 400
+    )
+
+
+def _build_index(text: str, limits: HotwordLimits, fmt: str) -> HotwordIndex:
+    with _INDEX_BUILDS:
+        return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
+
+
+_cached_index = functools.lru_cache(maxsize=32)(_build_index)
+
+
 def _request_index(text: str, limits: HotwordLimits, fmt: str = "auto") -> HotwordIndex:
-    """Index of a request's list; clients tend to resend the same list, so keep a few."""
-    return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
+    """Index of a request's list, within the list budgets (`HotwordLimits`)."""
+    build = _cached_index if len(text) <= CACHED_LIST_CHARS else _build_index
+    return build(text, limits, fmt)
 
 
 @dataclass(frozen=True)
@@ -94,15 +137,17 @@ class RequestRules:
 
     # -- hot-words ----------------------------------------------------------------------------
 
-    def hotwords(self, text: str | None) -> HotwordIndex | None:
+    def hotwords(self, text: object) -> HotwordIndex | None:
         """A list in any supported format (errors name the line), or None when empty."""
+        text = _hotwords_text(text)
         if not text or not text.strip():
             return None
         return _request_index(text, self.hotword_limits)
 
-    def funasr_hotwords(self, text: str | None) -> HotwordIndex | None:
+    def funasr_hotwords(self, text: object) -> HotwordIndex | None:
         """FunASR clients send a JSON object `{"phrase": weight}` or phrases joined by commas
         (older ones: spaces)."""
+        text = _hotwords_text(json.dumps(text) if isinstance(text, dict) else text)
         if not text or not text.strip():
             return None
         text = text.strip()
@@ -111,6 +156,19 @@ class RequestRules:
         separators = "," if "," in text or "\n" in text else None
         phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
         return _request_index("\n".join(dict.fromkeys(phrases)), self.hotword_limits, "lines")
+
+    async def hotwords_in_thread(self, text: object) -> HotwordIndex | None:
+        """`hotwords`, parsed and indexed in a worker thread: a list at its limits takes a
+        good part of a second, which the event loop of every live call must not wait for."""
+        if not text:
+            return None
+        return await asyncio.to_thread(self.hotwords, text)
+
+    async def funasr_hotwords_in_thread(self, text: object) -> HotwordIndex | None:
+        """`funasr_hotwords` in a worker thread."""
+        if not text:
+            return None
+        return await asyncio.to_thread(self.funasr_hotwords, text)
 
     def hotwords_file(self, path: Path, fmt: str = "auto") -> HotwordIndex:
         return HotwordIndex(read_hotwords(path, fmt, self.hotword_limits))  # type: ignore[arg-type]

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from asr_core.transcribe import Transcriber
 from common.errors import install_error_handlers
-from service.config import ServiceConfig
-from service.limits import BodySizeLimitMiddleware
+from service.browsers import LocalBrowserGuard
+from service.config import BodyLimit, ServiceConfig
+from service.limits import BodyLimits, BodySizeLimitMiddleware
 from service.routes import demo, funasr, health, hotwords, stream, transcriptions
 from service.state import ServiceState, service_state
 
@@ -29,7 +30,16 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
     take their `ServiceState` from the `service_state` dependency: the app's builder provides
     it."""
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_upload_bytes)
+    limits = BodyLimits(
+        BodyLimit("", config.max_request_bytes, "CALLSCRIBE_MAX_REQUEST_KB"),
+        (
+            BodyLimit("/v1/audio/", config.max_upload_bytes, "CALLSCRIBE_MAX_UPLOAD_MB"),
+            *config.body_limits,
+        ),
+    )
+    app.add_middleware(BodySizeLimitMiddleware, limits=limits, authenticate=config.authenticate)
+    if config.local_origins is not None:
+        app.add_middleware(LocalBrowserGuard, allowed_origins=config.local_origins)
     app.include_router(health.router)
     app.include_router(transcriptions.router)
     app.include_router(hotwords.router)

@@ -19,9 +19,29 @@ HotwordsFor = Callable[[object], HotwordIndex | None]
 is."""
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """Bodies of requests whose path matches `pattern` (a regex, from the start) are capped
+    at `max_bytes`; `setting` names the limit in the answer."""
+
+    pattern: str
+    max_bytes: int
+    setting: str
+    max_json_values: int = 10_000
+    """A JSON body's values (counted as its commas, arrays and objects) are capped too:
+    `json.loads` holds the interpreter for as long as it runs, and its time grows with the
+    values, not the bytes (2 MB of `[],` takes about a second)."""
+
+
 @dataclass
 class ServiceConfig:
     max_upload_bytes: int = 100_000_000
+    """Audio uploads (`/v1/audio/...`)."""
+    max_request_bytes: int = 64_000
+    """Any other request body (JSON of tokens, settings, offers): parsed whole on the event
+    loop, so kept small."""
+    body_limits: tuple[BodyLimit, ...] = ()
+    """Other routes' own caps (hot-word lists, batch jobs), from whoever mounts them."""
     rules: RequestRules = field(default_factory=RequestRules)
     """Languages, hot-word limits and live-stream defaults every request is checked against."""
     max_concurrent_transcriptions: int = 2
@@ -43,5 +63,9 @@ class ServiceConfig:
     returned; merged with per-request phrases. The first call for a caller may query (it runs
     in a worker thread); live streams call it again at each segment start, so later calls must
     be quick (a cache) and reflect list changes."""
+    local_origins: tuple[str, ...] | None = None
+    """Local mode (keyless callers on loopback are let in): the web origins, besides the
+    server's own, whose pages may call it; every request's `Host` and `Origin` are then
+    checked (`service.browsers`). None: no such check (every caller needs a key)."""
     quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
     """Per-tenant streams, transcriptions and requests per minute."""

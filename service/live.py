@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from asr_core.streaming import Event, StreamingOptions, StreamingRecognizer, to_dict
+from asr_core.streaming import Event, Partial, StreamingOptions, StreamingRecognizer, to_dict
 from common.errors import TooManyRequests, Unauthorized
 from service.auth import UNAUTHORIZED_CLOSE, identify
 from service.quotas import Slot
@@ -24,6 +24,11 @@ MAX_AUDIO_FRAME_BYTES = 1_000_000
 MAX_TEXT_FRAME_CHARS = 1_000_000
 """Room for a hot-word list at its limits (5,000 phrases of 64 characters, JSON-quoted)."""
 
+MAX_MESSAGE_JSON_VALUES = 100_000
+"""JSON values (counted as commas, arrays and objects) a text message may hold: room for a
+hot-word list at its limits. `json.loads` holds the interpreter for as long as it runs and its
+time grows with the values (1 MB of `[],` is half a second), so they are counted first."""
+
 MAX_BACKLOG_BYTES = 4_000_000
 """Frames a stream may have read ahead of its recognizer: 2 minutes of 16 kHz PCM16."""
 
@@ -32,20 +37,86 @@ RATE_LIMITED_CLOSE = 4429
 REASON_BYTES = 120
 """WebSocket close reasons are limited to 123 bytes."""
 
+MAX_OUTBOX_EVENTS = 256
+"""Events a socket may have waiting for a client that reads slowly: past this, partials (and
+pongs) are dropped; at twice this, when finals pile up too, the socket is closed."""
+SLOW_READER_CLOSE = 4408
+"""Close code for a client that does not read its events in time."""
+ECHO_CHARS = 40
+"""Most characters of a client's own text (an unknown message type) quoted back to it."""
+
 _END = object()
 
 
-class Outbox:
-    """Everything a socket sends goes through one queue and one task, in order."""
+def echo(value: object) -> str:
+    """A client's value quoted in a reply, cut short: a client never gets its megabyte back."""
+    return repr(value)[:ECHO_CHARS]
 
-    def __init__(self, websocket: WebSocket, render: Callable[[Any], dict | None]) -> None:
+
+def droppable(message: object) -> bool:
+    """What a slow reader may miss: the next partial or pong supersedes it."""
+    if isinstance(message, Partial):
+        return True
+    return isinstance(message, dict) and message.get("type") in ("partial", "pong")
+
+
+class OutboxQueue(asyncio.Queue):
+    """A socket's outgoing events, bounded without ever making their producer (a
+    recognizer) wait: over `limit` droppable events are dropped, and over twice `limit`
+    `overflow` is called and nothing more is taken."""
+
+    def __init__(self, limit: int, overflow: Callable[[], None]) -> None:
+        super().__init__()
+        self.limit = limit
+        self.overflow = overflow
+        self.dropped = 0
+        self.overflowed = False
+
+    def put_nowait(self, item: object) -> None:
+        if item is not _END:
+            if self.overflowed:
+                return
+            backlog = self.qsize()
+            if backlog >= self.limit and droppable(item):
+                self.dropped += 1
+                return
+            if backlog >= 2 * self.limit:
+                self.overflowed = True
+                self.overflow()
+                return
+        super().put_nowait(item)
+
+
+class Outbox:
+    """Everything a socket sends goes through one queue and one task, in order. The queue is
+    bounded (`OutboxQueue`): a client that stops reading loses partials first, then the
+    connection, with close code 4408 and the reason."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        render: Callable[[Any], dict | None],
+        limit: int = MAX_OUTBOX_EVENTS,
+    ) -> None:
         self.websocket = websocket
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: OutboxQueue = OutboxQueue(limit, self._slow_reader)
         self._render = render
         self._task = asyncio.create_task(self._run())
+        self._closing: asyncio.Task | None = None
 
     def put(self, message: Event | dict) -> None:
         self.queue.put_nowait(message)
+
+    def _slow_reader(self) -> None:
+        logger.warning(
+            "closing a socket whose client does not read its events",
+            extra={"dropped_partials": self.queue.dropped},
+        )
+        self._task.cancel()
+        reason = "events were not read in time (the client reads too slowly)"
+        self._closing = asyncio.get_running_loop().create_task(
+            close_quietly(self.websocket, SLOW_READER_CLOSE, reason)
+        )
 
     async def drain(self) -> None:
         """Send what is queued, then stop."""
@@ -68,6 +139,21 @@ class Outbox:
                 await self.websocket.send_text(json.dumps(body, ensure_ascii=False))
             except (WebSocketDisconnect, RuntimeError):
                 return  # the client is gone; the receiver notices and cleans up
+
+
+def check_message(text: str) -> None:
+    """Raise `json.JSONDecodeError` for a client's text message that is too long, or holds
+    too many JSON values, to be parsed on the event loop."""
+    if len(text) > MAX_TEXT_FRAME_CHARS:
+        raise json.JSONDecodeError(f"longer than {MAX_TEXT_FRAME_CHARS} characters", "", 0)
+    if text.count(",") + text.count("[") + text.count("{") > MAX_MESSAGE_JSON_VALUES:
+        raise json.JSONDecodeError(f"more than {MAX_MESSAGE_JSON_VALUES} JSON values", "", 0)
+
+
+def load_message(text: str) -> Any:
+    """`json.loads` of a client's text message, within `check_message`'s bounds."""
+    check_message(text)
+    return json.loads(text)
 
 
 def render_native(message: Event | dict) -> dict:

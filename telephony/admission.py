@@ -23,6 +23,12 @@ class TenantCaller:
     tenant_id: str
 
 
+def id_taken(call_id: str) -> str:
+    """The one answer for an id that cannot be used again, whoever used it: it tells a
+    tenant nothing of other tenants' calls (not whether one is live)."""
+    return f"call id {call_id} was used by an earlier call; call ids are never reused"
+
+
 class CallAdmission:
     def __init__(
         self,
@@ -56,11 +62,14 @@ class CallAdmission:
             call_id = check_call_id(call_id) or uuid.uuid4().hex
         except InvalidRequest as broken:
             raise CallRefused(broken.message, broken.status) from None
-        if call_id in self.registry:
+        live = self.registry.get(call_id)
+        if live is not None and live.tenant_id == tenant_id:
             raise CallRefused(f"call {call_id} is already in progress", 486)
+        if live is not None:  # another tenant's: answered as any used id, nothing more
+            raise CallRefused(id_taken(call_id), 409)
         tenant_exists, id_used = await asyncio.to_thread(self.lookup, tenant_id, call_id)
         if not tenant_exists:
             raise CallRefused(f"no tenant {tenant_id!r}", 404)
         if id_used:
-            raise CallRefused(f"call id {call_id} was used by an earlier call", 409)
+            raise CallRefused(id_taken(call_id), 409)
         return call_id, self.quotas.stream(TenantCaller(tenant_id))

@@ -186,7 +186,8 @@ def run_job(task: Task, job_id: str, body: Body) -> dict:
             delay = context.config.retry_base_s * 2**task.request.retries
             logger.warning("job run failed; retrying", extra={"job": job_id, "in_s": delay})
             raise task.retry(exc=exc, countdown=delay) from exc
-        run.fail(f"{exc.__class__.__name__}: {exc}")
+        logger.exception("job run failed", extra={"job": job_id})
+        run.fail(f"internal error ({exc.__class__.__name__}); the operator's logs have more")
         webhooks.notify(job_id, "job.failed")
         raise
     webhooks.notify(job_id, "job.completed")

@@ -78,16 +78,32 @@ def settings_of(session: Session, tenant_id: str) -> TenantSettings:
     return session.get(TenantSettings, tenant_id) or TenantSettings(tenant_id=tenant_id)
 
 
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_hex(24)
+
+
 def update_settings(session: Session, tenant_id: str, changes: dict) -> TenantSettings:
     """Apply `changes`; a webhook URL without a secret gets a new random one."""
     row = settings_of(session, tenant_id)
     for name, value in changes.items():
         setattr(row, name, value)
     if row.webhook_url and not row.webhook_secret:
-        row.webhook_secret = "whsec_" + secrets.token_hex(24)
+        row.webhook_secret = new_webhook_secret()
     row.updated_at = utcnow()
     session.add(row)
     return row
+
+
+def webhook_secret(session: Session, tenant_id: str) -> str:
+    """The tenant's webhook signing secret, made (and stored, so its settings show it) the
+    first time one is needed: a webhook is never signed with an empty key, which anyone
+    could forge."""
+    row = settings_of(session, tenant_id)
+    if not row.webhook_secret:
+        row.webhook_secret = new_webhook_secret()
+        row.updated_at = utcnow()
+        session.add(row)
+    return row.webhook_secret
 
 
 def set_status(job: Job, status: str, error: str | None = None) -> None:

@@ -43,7 +43,9 @@ class TenantHotwords:
         self.bus = bus
         self.resync_s = resync_s
         self._applied: dict[str, Applied] = {}
-        self._load_lock = threading.Lock()
+        self._locks_lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        """One per tenant: a tenant's long rebuild never holds up another tenant's."""
         self._task: asyncio.Task | None = None
 
     def __call__(self, principal: object) -> HotwordIndex | None:
@@ -84,8 +86,12 @@ class TenantHotwords:
             logger.info("hot-words resynced", extra={"tenants": stale})
         return len(stale)
 
+    def _lock(self, tenant_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._load_locks.setdefault(tenant_id, threading.Lock())
+
     def _load(self, tenant_id: str) -> Applied | None:
-        with self._load_lock:
+        with self._lock(tenant_id):
             with Session(self.database) as session:
                 tenant = session.get(Tenant, tenant_id)
                 if tenant is None:

@@ -52,6 +52,16 @@ class HotwordLimits:
     max_chars: int = 64
     top_k: int = 10
     """Phrases prompted per window: each must fit its share of the prompt budget."""
+    max_aliases: int = 20_000
+    """Aliases in a whole list: each is indexed like a phrase, so they cost as much work."""
+    max_list_chars: int = 300_000
+    """Characters of all phrases and aliases of a list together."""
+
+    @property
+    def max_text_chars(self) -> int:
+        """Longest list text read at all: its phrases and aliases, with room for the format
+        (separators, weights, comments)."""
+        return 2 * self.max_list_chars + 16 * self.max_phrases
 
     @property
     def max_phrase_tokens(self) -> int:

@@ -33,6 +33,11 @@ def parse_hotwords(
 ) -> HotwordList:
     """Parse a hot-word list; `auto` picks the format from its shape."""
     limits = limits or HotwordLimits()
+    if len(text) > limits.max_text_chars:
+        raise HotwordListError(
+            f"{source}: {len(text)} characters, more than the limit of {limits.max_text_chars} "
+            "for a list's text (CALLSCRIBE_HOTWORDS_MAX_LIST_CHARS)"
+        )
     if fmt == "auto":
         fmt = detect_format(text)
     if fmt == "json":
@@ -43,7 +48,9 @@ def parse_hotwords(
         raise HotwordListError(f"unknown hot-word format {fmt!r}; use one of {', '.join(FORMATS)}")
     entries: list[Hotword] = []
     seen: set[str] = set()
+    budget = _Budget(limits, source)
     for line, phrase, weight, aliases in items:
+        budget.spend(f"line {line}", phrase, aliases)
         _check_phrase(phrase, f"line {line}", limits, source)
         for alias in aliases:
             _check_phrase(alias, f"line {line}", limits, source)
@@ -145,6 +152,30 @@ def _weight(value: str, line: int, source: str) -> float:
     return weight
 
 
+class _Budget:
+    """What a list may cost in all: aliases and characters (phrases are counted apart)."""
+
+    def __init__(self, limits: HotwordLimits, source: str) -> None:
+        self.limits = limits
+        self.source = source
+        self.aliases = 0
+        self.chars = 0
+
+    def spend(self, where: str, phrase: str, aliases) -> None:
+        self.aliases += len(aliases)
+        self.chars += len(phrase) + sum(len(alias) for alias in aliases)
+        if self.aliases > self.limits.max_aliases:
+            raise HotwordListError(
+                f"{self.source}, {where}: more than {self.limits.max_aliases} aliases in all "
+                "(the limit, CALLSCRIBE_HOTWORDS_MAX_ALIASES)"
+            )
+        if self.chars > self.limits.max_list_chars:
+            raise HotwordListError(
+                f"{self.source}, {where}: more than {self.limits.max_list_chars} characters of "
+                "phrases and aliases in all (the limit, CALLSCRIBE_HOTWORDS_MAX_LIST_CHARS)"
+            )
+
+
 def _check_phrase(phrase: str, where: str, limits: HotwordLimits, source: str) -> None:
     if not phrase:
         raise HotwordListError(f"{source}, {where}: empty phrase")
@@ -175,7 +206,9 @@ def check_entries(
         )
     seen: set[str] = set()
     kept = []
+    budget = _Budget(limits, source)
     for number, entry in enumerate(entries, start=1):
+        budget.spend(f"entry {number}", entry.phrase, entry.aliases)
         for text in (entry.phrase, *entry.aliases):
             _check_phrase(text.strip(), f"entry {number}", limits, source)
         if entry.phrase not in seen:

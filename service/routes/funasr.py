@@ -27,21 +27,31 @@ from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
 from asr_core.streaming import Error, Final, Partial, StreamingRecognizer
 from asr_core.transcript import Transcript
+from common.errors import TooManyRequests
+from common.rules import check_sample_rate
+from service.config import ServiceConfig
 from service.hotwords import CallerHotwords
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
+    MAX_TEXT_FRAME_CHARS,
+    RATE_LIMITED_CLOSE,
+    REASON_BYTES,
     FrameReader,
     Outbox,
     accept,
     close_quietly,
+    load_message,
     new_recognizer,
 )
+from service.quotas import Slot
 from service.state import ServiceState, StateDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 MODES = ("2pass", "online", "offline")
+TOO_LARGE_CLOSE = 4413
+"""A file buffered whole (`offline`, `others`) grew past the upload limit."""
 
 
 @dataclass
@@ -57,6 +67,9 @@ class _File:
     recognizer: StreamingRecognizer | None = None
     decoder: StreamDecoder | None = None
     buffered: bytearray = field(default_factory=bytearray)
+    """Audio of a file decoded whole at its end, within `ServiceConfig.max_upload_bytes`."""
+    slot: Slot = field(default_factory=Slot)
+    """A file decoded whole counts as one of its tenant's transcriptions, from its start."""
     sent: str = ""
     """The running line: online texts already sent for the open sentence."""
     committed: str = ""
@@ -183,63 +196,96 @@ async def funasr_stream(websocket: WebSocket, state: StateDep) -> None:
     try:
         while (message := await reader.next()) is not None:
             if message.get("bytes") is not None:
-                await _audio(renderer.file, message["bytes"], outbox)
+                refusal = await _audio(renderer.file, message["bytes"], outbox, state.config)
             elif message.get("text") is not None:
-                await _control(message["text"], websocket, renderer, outbox, state)
+                refusal = await _control(message["text"], websocket, renderer, outbox, state)
+            else:
+                refusal = None
+            if refusal is not None:
+                await outbox.drain()
+                await close_quietly(websocket, *refusal)
+                return
         await close_quietly(websocket)
     finally:
         metrics.active_streams.labels(protocol="funasr").dec()
-        if renderer.file is not None and renderer.file.recognizer is not None:
-            renderer.file.recognizer.abort()
+        _drop(renderer.file)
         reader.cancel()
         outbox.cancel()
         slot.release()
 
 
+def _drop(file: _File | None) -> None:
+    """A file given up (the client went, started another, or broke a limit)."""
+    if file is None:
+        return
+    if file.recognizer is not None:
+        file.recognizer.abort()
+    file.buffered = bytearray()
+    file.slot.release()
+
+
+Refusal = tuple[int, str]
+"""Close code and reason of a connection that broke a limit."""
+
+
 async def _control(
     text: str, websocket: WebSocket, renderer: _Renderer, outbox: Outbox, state: ServiceState
-) -> None:
+) -> Refusal | None:
+    if len(text) > MAX_TEXT_FRAME_CHARS:
+        outbox.put(_file_error("", "message_too_large", "a text message was too long"))
+        return TOO_LARGE_CLOSE, "message too large"
     try:
-        message = json.loads(text)
+        message = load_message(text)
         if not isinstance(message, dict):
             raise ValueError("expected a JSON object")
     except ValueError as exc:
         outbox.put(
             {"is_final": False, "error": f"invalid message: {exc}", "code": "invalid_message"}
         )
-        return
+        return None
     if "mode" in message or renderer.file is None:
-        if renderer.file is not None and renderer.file.recognizer is not None:
-            renderer.file.recognizer.abort()  # a new file without ending the last one
-        try:
-            extra = state.config.rules.funasr_hotwords(message.get("hotwords"))
-            hotwords = await CallerHotwords.for_caller(websocket, state.config.hotwords_for, extra)
-            renderer.file = _start(message, hotwords, outbox, state)
-        except (AsrError, ValueError) as exc:
-            renderer.file = None
-            reason = getattr(exc, "reason", str(exc))
-            outbox.put(
-                {
-                    "is_final": True,
-                    "is_end": True,
-                    "error": reason,
-                    "code": "invalid_config",
-                    "wav_name": message.get("wav_name", "demo"),
-                }
-            )
-            return
-    if message.get("is_speaking") is False and renderer.file is not None:
-        await _finish(renderer.file, outbox, state)
+        _drop(renderer.file)  # a new file without ending the last one
         renderer.file = None
+        try:
+            extra = await state.config.rules.funasr_hotwords_in_thread(message.get("hotwords"))
+            hotwords = await CallerHotwords.for_caller(websocket, state.config.hotwords_for, extra)
+            renderer.file = _start(message, hotwords, outbox, state, websocket.state.principal)
+        except TooManyRequests as exc:
+            outbox.put(_file_error(message.get("wav_name"), exc.code, exc.reason))
+            return RATE_LIMITED_CLOSE, exc.reason[:REASON_BYTES]
+        except (AsrError, ValueError) as exc:
+            reason = getattr(exc, "reason", str(exc))
+            outbox.put(_file_error(message.get("wav_name"), "invalid_config", reason))
+            return None
+    if message.get("is_speaking") is False and renderer.file is not None:
+        file = renderer.file  # still current: its last events render as this file's
+        try:
+            await _finish(file, outbox, state)
+        finally:
+            file.slot.release()
+            renderer.file = None
+    return None
 
 
-def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state: ServiceState) -> _File:
+def _file_error(name: object, code: str, reason: str) -> dict:
+    return {
+        "is_final": True,
+        "is_end": True,
+        "error": reason,
+        "code": code,
+        "wav_name": str(name or "demo")[:256],
+    }
+
+
+def _start(
+    config: dict, hotwords: CallerHotwords, outbox: Outbox, state: ServiceState, principal: object
+) -> _File:
     mode = config.get("mode", "2pass")
     if mode not in MODES:
-        raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
-    sample_rate = int(config.get("audio_fs") or 16000)
+        raise ValueError(f"mode {str(mode)[:40]!r}: use one of {', '.join(MODES)}")
+    sample_rate = check_sample_rate(config.get("audio_fs"))
     file = _File(
-        name=str(config.get("wav_name") or "demo"),
+        name=str(config.get("wav_name") or "demo")[:256],
         mode=mode,
         raw=config.get("wav_format", "pcm") not in ("pcm", "wav", None),
         sample_rate=sample_rate,
@@ -250,10 +296,14 @@ def _start(config: dict, hotwords: CallerHotwords, outbox: Outbox, state: Servic
     if mode != "offline" and not file.raw:
         file.recognizer = new_recognizer(state, state.config.rules.stream_options(), outbox)
         file.recognizer.set_hotwords(hotwords)
+    else:  # buffered whole, then transcribed: a transcription of its tenant from now on
+        file.slot = state.quotas.transcription(principal)
     return file
 
 
-async def _audio(file: _File | None, data: bytes, outbox: Outbox) -> None:
+async def _audio(
+    file: _File | None, data: bytes, outbox: Outbox, config: ServiceConfig
+) -> Refusal | None:
     if file is None:
         outbox.put(
             {
@@ -262,14 +312,21 @@ async def _audio(file: _File | None, data: bytes, outbox: Outbox) -> None:
                 "code": "config_expected",
             }
         )
-        return
+        return None
     if len(data) > MAX_AUDIO_FRAME_BYTES:
         outbox.put(Error("frame_too_large", f"audio frame of {len(data)} bytes was dropped"))
-        return
+        return None
     if file.recognizer is not None:
         await file.recognizer.push(file.decoder.decode(data))
-    else:
-        file.buffered.extend(data)
+        return None
+    if len(file.buffered) + len(data) > config.max_upload_bytes:
+        limit_mb = config.max_upload_bytes / 1_000_000
+        reason = f"the file is larger than the upload limit of {limit_mb:g} MB"
+        outbox.put(_file_error(file.name, "payload_too_large", reason))
+        _drop(file)
+        return TOO_LARGE_CLOSE, reason[:REASON_BYTES]
+    file.buffered.extend(data)
+    return None
 
 
 async def _finish(file: _File, outbox: Outbox, state: ServiceState) -> None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
+from asr_core.hotwords import HotwordIndex
 from asr_core.streaming import EndpointOptions, Error, StreamingOptions, StreamingRecognizer
 from service.hotwords import CallerHotwords
 from service.live import (
@@ -33,7 +34,10 @@ from service.live import (
     FrameReader,
     Outbox,
     accept,
+    check_message,
     close_quietly,
+    echo,
+    load_message,
     new_recognizer,
     render_native,
 )
@@ -77,13 +81,12 @@ async def native_stream(websocket: WebSocket, state: StateDep) -> None:
     reader: FrameReader | None = None
     metrics.active_streams.labels(protocol="native").inc()
     try:
-        config = await _read_config(websocket, outbox, state)
-        if config is None:
+        configured = await _read_config(websocket, outbox, state)
+        if configured is None:
             return
+        config, extra = configured
         decoder = StreamDecoder(RawFormat(config.encoding, config.sample_rate, config.channels))
-        hotwords = await CallerHotwords.for_caller(
-            websocket, state.config.hotwords_for, state.config.rules.hotwords(config.hotwords)
-        )
+        hotwords = await CallerHotwords.for_caller(websocket, state.config.hotwords_for, extra)
         recognizer = new_recognizer(state, _options(config, state), outbox)
         recognizer.set_hotwords(hotwords)
         outbox.put(
@@ -117,7 +120,7 @@ def _answer_ping(text: str, outbox: Outbox) -> bool:
     if '"ping"' not in text:
         return False
     try:
-        message = json.loads(text)
+        message = load_message(text)
     except json.JSONDecodeError:
         return False
     if not isinstance(message, dict) or message.get("type") != "ping":
@@ -128,8 +131,9 @@ def _answer_ping(text: str, outbox: Outbox) -> bool:
 
 async def _read_config(
     websocket: WebSocket, outbox: Outbox, state: ServiceState
-) -> StreamConfig | None:
-    """The first message; a bad one is reported and ends the connection."""
+) -> tuple[StreamConfig, HotwordIndex | None] | None:
+    """The first message and its hot-words; a bad one is reported and ends the
+    connection."""
     try:
         message = await asyncio.wait_for(websocket.receive(), CONFIG_TIMEOUT_S)
     except TimeoutError:
@@ -141,15 +145,23 @@ async def _read_config(
         return await _refuse(
             websocket, outbox, "config_expected", "send a JSON config message before audio"
         )
+    if len(text) > MAX_TEXT_FRAME_CHARS:
+        return await _refuse(
+            websocket,
+            outbox,
+            "config_too_large",
+            f"the config message is longer than {MAX_TEXT_FRAME_CHARS} characters",
+        )
     try:
+        check_message(text)
         config = StreamConfig.model_validate_json(text)
         state.config.rules.language(config.language)
-        state.config.rules.hotwords(config.hotwords)
+        extra = await state.config.rules.hotwords_in_thread(config.hotwords)
     except ValidationError as exc:
         return await _refuse(websocket, outbox, "invalid_config", _validation_message(exc))
     except (ValueError, AsrError) as exc:
         return await _refuse(websocket, outbox, "invalid_config", getattr(exc, "reason", str(exc)))
-    return config
+    return config, extra
 
 
 async def _refuse(websocket: WebSocket, outbox: Outbox, code: str, message: str) -> None:
@@ -209,7 +221,7 @@ async def _control(
 ) -> bool:
     """Apply a JSON control message; True when it ends the stream."""
     try:
-        message = json.loads(text)
+        message = load_message(text)
         kind = message.get("type") if isinstance(message, dict) else None
     except json.JSONDecodeError as exc:
         outbox.put(Error("invalid_message", f"not JSON: {exc.msg} at character {exc.pos}"))
@@ -220,7 +232,7 @@ async def _control(
         await recognizer.commit()
     elif kind == "hotwords":
         try:
-            extra = state.config.rules.hotwords(message.get("hotwords"))
+            extra = await state.config.rules.hotwords_in_thread(message.get("hotwords"))
             hotwords.extra = extra  # from the next segment, like a standing-list change
         except AsrError as exc:
             outbox.put(Error(exc.code, exc.reason))
@@ -230,7 +242,7 @@ async def _control(
         outbox.put(
             Error(
                 "invalid_message",
-                f"unknown message type {kind!r}; expected commit, hotwords, ping or end",
+                f"unknown message type {echo(kind)}; expected commit, hotwords, ping or end",
             )
         )
     return False

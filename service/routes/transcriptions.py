@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from asr_core.engines.base import DEFAULT_TEMPERATURES
 from asr_core.errors import AsrError
 from asr_core.formats import to_openai_json, to_srt, to_text, to_verbose_json, to_vtt
+from asr_core.transcribe import TranscribeOptions
 from common.errors import ApiError, TooManyRequests
 from service.auth import authenticate
 from service.hotwords import caller_index
-from service.state import StateDep
+from service.state import ServiceState, StateDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["transcription"], dependencies=[Depends(authenticate)])
@@ -68,22 +69,15 @@ async def create_transcription(
         raise ApiError(
             400, "model_not_found", f"model {model!r} is not served here; use {engine.model_name!r}"
         )
-    rules = state.config.rules
-    words = "word" in (timestamp_granularities or [])
-    options = rules.file_options(
-        rules.language(language),
-        await caller_index(
-            request, state.config.hotwords_for, rules.hotwords(hotwords), standing=tenant_hotwords
-        ),
-        prompt=prompt or None,
-        word_timestamps=words and response_format == "verbose_json",
-        temperatures=tuple(t for t in DEFAULT_TEMPERATURES if t >= temperature) or (temperature,),
-    )
-
+    words = "word" in (timestamp_granularities or []) and response_format == "verbose_json"
     started = time.perf_counter()
     metrics = state.metrics
     try:
+        # The tenant's quota first: a caller over it gets no work done (its hot-words unread).
         with state.quotas.transcription(request.state.principal):
+            options = await _options(
+                request, state, language, hotwords, tenant_hotwords, prompt, words, temperature
+            )
             async with state.transcription_slots:
                 transcript = await run_in_threadpool(
                     state.transcriber.transcribe, file.file, options
@@ -127,3 +121,29 @@ async def create_transcription(
     if response_format == "srt":
         return PlainTextResponse(to_srt(transcript), media_type="application/x-subrip")
     return PlainTextResponse(to_vtt(transcript), media_type="text/vtt")
+
+
+async def _options(
+    request: Request,
+    state: ServiceState,
+    language: str | None,
+    hotwords: str | None,
+    tenant_hotwords: bool,
+    prompt: str | None,
+    words: bool,
+    temperature: float,
+) -> TranscribeOptions:
+    """The upload's decode options; its own hot-words are parsed and indexed in a thread."""
+    rules = state.config.rules
+    return rules.file_options(
+        rules.language(language),
+        await caller_index(
+            request,
+            state.config.hotwords_for,
+            await rules.hotwords_in_thread(hotwords),
+            standing=tenant_hotwords,
+        ),
+        prompt=prompt or None,
+        word_timestamps=words,
+        temperatures=tuple(t for t in DEFAULT_TEMPERATURES if t >= temperature) or (temperature,),
+    )

@@ -26,7 +26,10 @@ from common.rules import check_call_id, check_leg
 from service.live import (
     MAX_AUDIO_FRAME_BYTES,
     MAX_TEXT_FRAME_CHARS,
+    check_message,
     close_quietly,
+    echo,
+    load_message,
     receive_frame,
 )
 from telephony.adapters.common import (
@@ -142,7 +145,10 @@ async def _read_metadata(websocket: WebSocket) -> ForkMetadata | None:
             "metadata_expected", "send a JSON metadata message before audio", BAD_REQUEST_CLOSE
         )
     try:
+        check_message(text)
         return ForkMetadata.model_validate_json(text)
+    except json.JSONDecodeError as exc:
+        raise StreamRefused("invalid_metadata", exc.msg, BAD_REQUEST_CLOSE) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors()
@@ -173,14 +179,14 @@ async def _receive(websocket: WebSocket, session: CallSession, legs: list[str]) 
         if text is None:
             continue
         try:
-            body = json.loads(text)
+            body = load_message(text)
         except ValueError as exc:
             await _error(websocket, "invalid_json", f"not JSON: {exc}")
             continue
         kind = body.get("type") if isinstance(body, dict) else None
         if kind == "end":
             return True
-        await _error(websocket, "unknown_message", f"unknown message type {kind!r}; ignored")
+        await _error(websocket, "unknown_message", f"unknown message type {echo(kind)}; ignored")
     return False
 
 

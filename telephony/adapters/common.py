@@ -97,7 +97,9 @@ async def open_call(
         raise StreamRefused(exc.code, exc.reason, RATE_LIMITED_CLOSE) from None
     except Exception as exc:  # e.g. an id already used by an earlier call
         logger.exception("a media stream's call could not be opened")
-        raise StreamRefused("call_refused", f"the call could not be opened: {exc}", 1011) from None
+        raise StreamRefused(
+            "call_refused", f"the call could not be opened ({exc.__class__.__name__})", 1011
+        ) from None
 
 
 async def send_json(websocket: WebSocket, message: dict) -> None:

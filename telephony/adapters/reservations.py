@@ -23,6 +23,12 @@ from telephony.state import TelephonyDep, authenticate
 RESERVATION_TTL_S = 120.0
 MAX_RESERVATIONS = 10_000
 """Reservations waiting at once (each is tiny; this only stops a runaway script)."""
+MAX_PER_TENANT = 100
+"""Reservations one tenant may have waiting: one tenant cannot take the whole process's."""
+
+
+class TenantOverLimit(OverflowError):
+    """A tenant has as many reservations waiting as it may."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,13 @@ class Reservations:
     """Call UUIDs reserved by tenants, each usable once until it expires (thread-safe)."""
 
     def __init__(
-        self, ttl_s: float = RESERVATION_TTL_S, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl_s: float = RESERVATION_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_per_tenant: int = MAX_PER_TENANT,
     ) -> None:
         self.ttl_s = ttl_s
+        self.max_per_tenant = max_per_tenant
         self._clock = clock
         self._lock = threading.Lock()
         self._waiting: dict[str, Reservation] = {}
@@ -47,12 +57,19 @@ class Reservations:
         self, tenant_id: str, language: str | None = None, call_id: str | None = None
     ) -> str:
         """A new reservation (for `call_id` when given: an id the PBX made up itself);
-        raises `ValueError` when that id is already reserved."""
+        raises `ValueError` when that id is already reserved, `TenantOverLimit` or
+        `OverflowError` when the tenant or the process has too many waiting."""
         now = self._clock()
         with self._lock:
             self._drop_expired(now)
             if len(self._waiting) >= MAX_RESERVATIONS:
                 raise OverflowError("too many AudioSocket reservations are waiting")
+            tenants = sum(1 for r in self._waiting.values() if r.tenant_id == tenant_id)
+            if tenants >= self.max_per_tenant:
+                raise TenantOverLimit(
+                    f"tenant {tenant_id!r} has {tenants} AudioSocket reservations waiting, its "
+                    f"limit (CALLSCRIBE_TENANT_MAX_RESERVATIONS); let some be used or expire"
+                )
             call_id = call_id or str(uuid.uuid4())
             if call_id in self._waiting:
                 raise ValueError(f"call {call_id} is already reserved")
@@ -118,12 +135,17 @@ async def reserve_audiosocket_call(
         raise ApiError(503, "audiosocket_off", "this server runs no AudioSocket listener")
     reservations = state.reservations
     call_id = str(body.call_id) if body.call_id else None
-    if call_id is not None and call_id in state.hub.calls:
+    live = state.hub.calls.get(call_id) if call_id is not None else None
+    if live is not None and live.tenant_id == tenant:
         raise ApiError(409, "call_in_progress", f"call {call_id} is in progress")
+    if live is not None:  # another tenant's call: the answer of any id already taken
+        raise ApiError(409, "already_reserved", f"call {call_id} is already reserved")
     try:
         call_id = reservations.reserve(tenant, language, call_id)
     except ValueError as exc:
         raise ApiError(409, "already_reserved", str(exc)) from None
+    except TenantOverLimit as exc:
+        raise ApiError(429, "too_many_reservations", str(exc)) from None
     except OverflowError as exc:
         raise ApiError(503, "too_many_reservations", str(exc)) from None
     return ReservationResponse(call_id=call_id, expires_in=round(reservations.ttl_s))

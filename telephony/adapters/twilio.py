@@ -16,16 +16,22 @@ the stream goes on; `stop` or a disconnect ends the call (its last finals are st
 Transcripts are for listeners (`WS /v1/calls/{callSid}/events`), not sent back to Twilio.
 """
 
+import asyncio
 import base64
 import binascii
-import json
 import logging
 
 from fastapi import APIRouter, WebSocket
 
 from asr_core.audio import RawFormat
 from common.rules import check_call_id
-from service.live import MAX_TEXT_FRAME_CHARS, close_quietly, receive_frame
+from service.live import (
+    MAX_TEXT_FRAME_CHARS,
+    close_quietly,
+    echo,
+    load_message,
+    receive_frame,
+)
 from telephony.adapters.common import (
     BAD_REQUEST_CLOSE,
     StreamRefused,
@@ -50,6 +56,11 @@ TRACK_LEGS = {"inbound": "customer", "outbound": "agent"}
 ENCODINGS = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}
 LOGGED_ERRORS = 10
 """Malformed messages logged per stream (all are answered; the rest are only counted)."""
+
+
+def _text(value: object, limit: int = 64) -> str | None:
+    """A client's string field, cut short; None for anything that is not a string."""
+    return value[:limit] if isinstance(value, str) else None
 
 
 def _render_error(code: str, message: str) -> dict:
@@ -86,11 +97,16 @@ class _TwilioStream:
         self.reason = "disconnected"
 
     async def run(self) -> str:
-        """Handle messages until `stop` ("stop") or a disconnect ("disconnected")."""
+        """Handle messages until `stop` ("stop") or a disconnect ("disconnected"). The start
+        message must come within START_TIMEOUT_S of the connection, whatever else comes
+        first."""
+        loop = asyncio.get_running_loop()
+        start_by = loop.time() + START_TIMEOUT_S
         while True:
             try:
                 message = await receive_frame(
-                    self.websocket, START_TIMEOUT_S if self.session is None else None
+                    self.websocket,
+                    max(0.0, start_by - loop.time()) if self.session is None else None,
                 )
             except TimeoutError:
                 raise StreamRefused(
@@ -106,7 +122,7 @@ class _TwilioStream:
                 await self.error("message_too_large", "message too large; it was ignored")
                 continue
             try:
-                body = json.loads(text)
+                body = load_message(text)
             except ValueError as exc:
                 await self.error("invalid_json", f"not JSON: {exc}")
                 continue
@@ -125,14 +141,18 @@ class _TwilioStream:
             await self.media(body.get("media"))
         elif event == "dtmf":
             dtmf = body.get("dtmf") if isinstance(body.get("dtmf"), dict) else {}
-            track = str(dtmf.get("track", "")).removesuffix("_track")
+            track = str(dtmf.get("track", ""))[:32].removesuffix("_track")
             if self.session is not None:
                 self.state.hub.listeners.publish(
                     self.session.id,
-                    {"type": "dtmf", "leg": TRACK_LEGS.get(track), "digit": dtmf.get("digit")},
+                    {
+                        "type": "dtmf",
+                        "leg": TRACK_LEGS.get(track),
+                        "digit": str(dtmf.get("digit"))[:4],
+                    },
                 )
         else:
-            await self.error("unknown_event", f"unknown event {event!r}; it was ignored")
+            await self.error("unknown_event", f"unknown event {echo(event)}; it was ignored")
 
     async def start(self, body: dict) -> None:
         if self.session is not None:
@@ -141,16 +161,18 @@ class _TwilioStream:
         start = body.get("start")
         if not isinstance(start, dict):
             raise StreamRefused("invalid_start", "start message without `start`", BAD_REQUEST_CLOSE)
-        self.stream_sid = start.get("streamSid") or body.get("streamSid")
+        self.stream_sid = _text(start.get("streamSid") or body.get("streamSid"))
         parameters = start.get("customParameters") or {}
         if not isinstance(parameters, dict):
             parameters = {}
         media_format = start.get("mediaFormat") or {}
-        encoding = ENCODINGS.get(media_format.get("encoding", "audio/x-mulaw"))
+        if not isinstance(media_format, dict):
+            media_format = {"encoding": media_format}
+        encoding = ENCODINGS.get(_text(media_format.get("encoding", "audio/x-mulaw")) or "")
         if encoding is None or media_format.get("sampleRate", 8000) != 8000:
             raise StreamRefused(
                 "unsupported_media_format",
-                f"media format {media_format}: audio/x-mulaw (or x-alaw) at 8000 Hz expected",
+                f"media format {echo(media_format)}: audio/x-mulaw (or x-alaw) at 8000 Hz expected",
                 BAD_REQUEST_CLOSE,
             )
         if media_format.get("channels", 1) != 1:
@@ -160,10 +182,10 @@ class _TwilioStream:
         tracks = start.get("tracks") or ["inbound"]
         if not isinstance(tracks, list) or not tracks:
             tracks = ["inbound"]
-        unknown = [track for track in tracks if track not in TRACK_LEGS]
+        unknown = [track for track in tracks if _text(track) not in TRACK_LEGS]
         if unknown:
             raise StreamRefused(
-                "unknown_track", f"tracks {unknown}: inbound or outbound", BAD_REQUEST_CLOSE
+                "unknown_track", f"tracks {echo(unknown)}: inbound or outbound", BAD_REQUEST_CLOSE
             )
         call_id = checked(check_call_id, start.get("callSid") or self.stream_sid)
         language = checked(self.state.rules.language, parameters.get("language"))
@@ -185,17 +207,17 @@ class _TwilioStream:
         if not isinstance(media, dict):
             await self.error("invalid_media", "media message without `media`")
             return
-        leg = self.legs.get(media.get("track", "inbound"))
+        leg = self.legs.get(_text(media.get("track", "inbound")) or "")
         if leg is None:
             await self.error(
                 "unknown_track",
-                f"track {media.get('track')!r} was not announced in start; dropped",
+                f"track {echo(media.get('track'))} was not announced in start; dropped",
             )
             return
         try:
             payload = base64.b64decode(media.get("payload", ""), validate=True)
-        except (binascii.Error, ValueError, TypeError) as exc:
-            await self.error("invalid_payload", f"media payload is not base64: {exc}")
+        except (binascii.Error, ValueError, TypeError):
+            await self.error("invalid_payload", "media payload is not base64")
             return
         self.session.feed(leg, payload)
 

@@ -54,6 +54,10 @@ class SipConfig:
     """User-agent processes, `PJSUA_MAX_CALLS` dialogs each (0: enough for `max_calls`)."""
     admit_timeout_s: float = 10.0
     """Longest an INVITE waits for its admission (key check, hub) before a 503."""
+    max_failures_per_minute: int = 30
+    """Requests from one source address that may fail (unparseable, or refused as
+    unauthenticated) per minute; beyond it the front drops that source's messages unread
+    until the minute is over."""
 
     def __post_init__(self) -> None:
         if self.rtp_port_max <= self.rtp_port_min:

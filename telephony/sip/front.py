@@ -38,6 +38,7 @@ from telephony.sip.message import (
     Via,
     content_length,
     cseq_of,
+    number,
     parse,
     reason_phrase,
     response,
@@ -59,9 +60,43 @@ SDP = "application/sdp"
 BRANCH_PREFIX = "z9hG4bKcs"
 CONNECTION_PARAM = "cs-conn"
 """On the front's Via towards a user agent: the caller's TCP connection, for the response."""
+AUTH_REFUSALS = frozenset({401, 403, 407})
+"""A user agent's answers to a caller it did not admit: each counts as a failed request."""
 SWEEP_S = 5.0
 T1_S = 0.5
 T2_S = 4.0
+
+
+class FailureLimit:
+    """Failed requests per source address in a fixed one-minute window: a source over the
+    limit is ignored until its window ends (no parsing, no answer to reflect)."""
+
+    WINDOW_S = 60.0
+    MAX_SOURCES = 10_000
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._counts: dict[str, tuple[float, int]] = {}
+
+    def blocked(self, source: str, now: float) -> bool:
+        started, count = self._counts.get(source, (now, 0))
+        if now - started >= self.WINDOW_S:
+            self._counts.pop(source, None)
+            return False
+        return count >= self.per_minute
+
+    def failed(self, source: str, now: float) -> None:
+        started, count = self._counts.get(source, (now, 0))
+        if now - started >= self.WINDOW_S:
+            started, count = now, 0
+        if source not in self._counts and len(self._counts) >= self.MAX_SOURCES:
+            self._counts.pop(next(iter(self._counts)))  # the oldest source seen
+        self._counts[source] = (started, count + 1)
+        if count + 1 == self.per_minute:
+            logger.warning(
+                "SIP front: ignoring %s for the rest of the minute: too many failed requests",
+                source,
+            )
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -91,6 +126,7 @@ class SipFront:
         self._next_connection = 0
         self._tasks: set[asyncio.Task] = set()
         self._byes: dict[str, asyncio.Task] = {}
+        self.failures = FailureLimit(config.max_failures_per_minute)
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -227,9 +263,12 @@ class SipFront:
         """A message from a caller. Never raises: bad input is answered or dropped."""
         if not data.strip():
             return
+        if self.failures.blocked(flow.address[0], time.monotonic()):
+            return
         try:
             message = parse(data)
         except BadMessage as exc:
+            self.failures.failed(flow.address[0], time.monotonic())
             self._bad(data, flow, str(exc))
             return
         try:
@@ -238,6 +277,7 @@ class SipFront:
             else:
                 self._response_from_caller(message)
         except BadMessage as exc:
+            self.failures.failed(flow.address[0], time.monotonic())
             if message.is_request and message.method != "ACK":
                 self._reply(message, flow, 400, str(exc))
             else:
@@ -397,6 +437,8 @@ class SipFront:
         _, method = cseq_of(message)
         status = message.status
         dialog = self.dialogs.find(call_id)
+        if dialog is not None and status in AUTH_REFUSALS:
+            self.failures.failed(dialog.caller.address[0], time.monotonic())
         if dialog is not None and dialog.agent == agent:
             if method == "INVITE" and dialog.answered_to is None and status >= 200:
                 if status < 300:
@@ -406,8 +448,8 @@ class SipFront:
             elif method == "BYE" and status >= 200:
                 self.dialogs.end(call_id, time.monotonic())
         connection = ours.params.get(CONNECTION_PARAM)
-        if connection is not None and connection.isdigit():
-            self._send(message, Flow("TCP", ("", 0), int(connection)))
+        if number(connection) is not None:
+            self._send(message, Flow("TCP", ("", 0), number(connection)))
         else:
             self._send(message, Flow("UDP", Via.parse(upstream).reply_to()))
 
@@ -497,11 +539,14 @@ class SipFront:
             (self.host, self.tcp_port),
             (LOOPBACK, self.internal_port),
         }
-        while routes := request.values("route"):
-            host, port, _ = uri_target(uri_of(routes[0]))
+        routes = request.values("route")  # once: a message may carry hundreds
+        count = 0
+        for route in routes:
+            host, port, _ = uri_target(uri_of(route))
             if (host, port) not in ours:
-                return
-            request.pop("route")
+                break
+            count += 1
+        request.drop_first("route", count)
 
     def _hop(self, request: Message, flow: Flow) -> bool:
         """Max-Forwards (RFC 3261 §16.3, §16.6): False when the request goes no further."""
@@ -509,13 +554,14 @@ class SipFront:
         if value is None:
             request.headers.append(["Max-Forwards", "70"])
             return True
-        if not value.strip().isdigit():
+        hops = number(value, 255)
+        if hops is None:
             raise BadMessage("bad Max-Forwards")
-        if int(value) == 0:
+        if hops == 0:
             if request.method != "ACK":
                 self._reply(request, flow, 483, "Too Many Hops")
             return False
-        request.replace("max-forwards", str(int(value) - 1))
+        request.replace("max-forwards", str(hops - 1))
         return True
 
 
@@ -538,12 +584,12 @@ def _reused(dialog: Dialog, request: Message, incoming: Via) -> bool:
 
 
 def _annotate(request: Message, via: Via, flow: Flow) -> None:
-    """received= and rport= on the sender's Via (RFC 3261 §18.2.1, RFC 3581)."""
+    """received= and rport= on the sender's Via (RFC 3261 §18.2.1, RFC 3581): always the
+    packet's real source, whatever the caller wrote there, so responses go back where the
+    request came from and never to an address a caller names (reflection, amplification)."""
     host, port = flow.address
-    if via.host.strip("[]") != host:
-        via.params["received"] = host
-    if "rport" in via.params:
-        via.params["rport"] = str(port)
+    via.params["received"] = host
+    via.params["rport"] = str(port)
     request.replace("via", str(via))
 
 

@@ -25,13 +25,32 @@ LIST_HEADERS = frozenset({"via", "route", "record-route"})
 """Headers whose comma-separated values the front takes apart."""
 
 _REQUEST = re.compile(r"([A-Za-z]+) (\S+) SIP/2\.0")
-_STATUS = re.compile(r"SIP/2\.0 ([1-6]\d\d)(?: (.*))?")
-_SENT_BY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:;\[\]]+)(?::(\d{1,5}))?")
-_URI_HOST = re.compile(r"^sips?:(?:[^@;?>]*@)?(\[[0-9A-Fa-f:.]+\]|[^:;?>]+)(?::(\d{1,5}))?", re.I)
+_STATUS = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?")
+_SENT_BY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:;\[\]]+)(?::([0-9]{1,5}))?")
+_URI_HOST = re.compile(
+    r"^sips?:(?:[^@;?>]*@)?(\[[0-9A-Fa-f:.]+\]|[^:;?>]+)(?::([0-9]{1,5}))?", re.I
+)
 
 
 class BadMessage(ValueError):
     """Input that is not a SIP message the front can route (answered 400 where it can be)."""
+
+
+def number(value: str | None, limit: int | None = None) -> int | None:
+    """An ASCII decimal number (`str.isdigit` also takes other scripts' digits, and `int` then
+    raises), at most `limit`; None for anything else."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > 10 or not (value.isascii() and value.isdigit()):
+        return None
+    parsed = int(value)
+    return parsed if limit is None or parsed <= limit else None
+
+
+def port_number(value: str | None) -> int | None:
+    port = number(value, 65535)
+    return port if port else None
 
 
 def canonical(name: str) -> str:
@@ -52,6 +71,23 @@ def split_list(value: str) -> list[str]:
             start = i + 1
     parts.append(value[start:].strip())
     return [part for part in parts if part]
+
+
+def split_first(value: str) -> tuple[str, str]:
+    """The first value of a list and the rest of it, unsplit: one pass over the first value
+    only, so popping values one by one stays linear in the header's length."""
+    start, quoted, angle = 0, False, False
+    for i, char in enumerate(value):
+        if char == '"' and (i == 0 or value[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and char in "<>":
+            angle = char == "<"
+        elif char == "," and not quoted and not angle:
+            head = value[start:i].strip()
+            if head:
+                return head, value[i + 1 :].strip()
+            start = i + 1
+    return value[start:].strip(), ""
 
 
 @dataclass
@@ -87,7 +123,7 @@ class Message:
         name = canonical(name)
         for header, value in self.headers:
             if canonical(header) == name:
-                return split_list(value)[0] if name in LIST_HEADERS and value else value
+                return split_first(value)[0] if name in LIST_HEADERS and value else value
         return None
 
     def values(self, name: str) -> list[str]:
@@ -114,21 +150,37 @@ class Message:
         key = canonical(name)
         for i, (header, value) in enumerate(self.headers):
             if canonical(header) == key:
-                first, *rest = split_list(value) or [""]
+                first, rest = split_first(value)
                 if rest:
-                    self.headers[i][1] = ", ".join(rest)
+                    self.headers[i][1] = rest
                 else:
                     del self.headers[i]
                 return first
         return None
+
+    def drop_first(self, name: str, count: int) -> None:
+        """Take the first `count` values of a list header away, in one pass."""
+        if count <= 0:
+            return
+        key = canonical(name)
+        kept: list[list[str]] = []
+        for header, value in self.headers:
+            if count > 0 and canonical(header) == key:
+                values = split_list(value)
+                dropped, count = min(count, len(values)), count - min(count, len(values))
+                if values[dropped:]:
+                    kept.append([header, ", ".join(values[dropped:])])
+                continue
+            kept.append([header, value])
+        self.headers = kept
 
     def replace(self, name: str, value: str) -> None:
         """Change the first value of a header, keeping its place."""
         key = canonical(name)
         for i, (header, old) in enumerate(self.headers):
             if canonical(header) == key:
-                rest = split_list(old)[1:] if key in LIST_HEADERS else []
-                self.headers[i][1] = ", ".join([value, *rest])
+                rest = split_first(old)[1] if key in LIST_HEADERS else ""
+                self.headers[i][1] = f"{value}, {rest}" if rest else value
                 return
         self.headers.append([name, value])
 
@@ -167,11 +219,12 @@ def parse(data: bytes, lenient: bool = False) -> Message:
     message = Message(first, headers)
     length = message.get("content-length")
     if length is not None and not lenient:
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        size = number(length, MAX_BODY_BYTES)
+        if size is None:
             raise BadMessage("bad Content-Length")
-        if len(body) < int(length):
+        if len(body) < size:
             raise BadMessage("body shorter than its Content-Length")
-        body = body[: int(length)]
+        body = body[:size]
     message.body = body
     return message
 
@@ -181,10 +234,10 @@ def content_length(head: bytes) -> int:
     for line in head.decode("latin-1").split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if canonical(name) == "content-length":
-            value = value.strip()
-            if not value.isdigit() or int(value) > MAX_BODY_BYTES:
+            size = number(value, MAX_BODY_BYTES)
+            if size is None:
                 raise BadMessage("bad Content-Length")
-            return int(value)
+            return size
     raise BadMessage("no Content-Length on a stream transport")
 
 
@@ -205,7 +258,10 @@ class Via:
         match = _SENT_BY.fullmatch(sent_by.strip())
         if not match:
             raise BadMessage(f"bad Via sent-by: {value[:60]!r}")
-        via = cls(parts[2].upper(), match.group(1), int(match.group(2) or 0) or None)
+        port = port_number(match.group(2)) if match.group(2) else None
+        if match.group(2) and port is None:
+            raise BadMessage(f"bad Via port: {value[:60]!r}")
+        via = cls(parts[2].upper(), match.group(1), port)
         for param in params:
             name, eq, val = param.strip().partition("=")
             if name:
@@ -222,10 +278,12 @@ class Via:
         return self.params.get("branch") or ""
 
     def reply_to(self) -> tuple[str, int]:
-        """Where a response to this hop goes over UDP (RFC 3261 §18.2.2, RFC 3581)."""
+        """Where a response to this hop goes over UDP (RFC 3261 §18.2.2, RFC 3581). Only for
+        a Via the front has annotated itself (`received`, `rport`: the packet's real source):
+        what a caller wrote there is replaced on arrival."""
         host = self.params.get("received") or self.host.strip("[]")
-        rport = self.params.get("rport")
-        return host, int(rport) if rport and rport.isdigit() else self.port or 5060
+        rport = port_number(self.params.get("rport"))
+        return host, rport or self.port or 5060
 
 
 def uri_of(value: str) -> str:
@@ -242,7 +300,10 @@ def uri_target(uri: str) -> tuple[str, int, str]:
         raise BadMessage(f"unroutable URI: {uri[:60]!r}")
     transport = re.search(r";transport=(\w+)", uri, re.I)
     kind = transport.group(1).upper() if transport else "UDP"
-    return match.group(1).strip("[]"), int(match.group(2) or 5060), kind
+    port = port_number(match.group(2)) if match.group(2) else 5060
+    if port is None:
+        raise BadMessage(f"bad port in URI: {uri[:60]!r}")
+    return match.group(1).strip("[]"), port, kind
 
 
 def tag_of(value: str | None) -> str:
@@ -251,10 +312,11 @@ def tag_of(value: str | None) -> str:
 
 
 def cseq_of(message: Message) -> tuple[int, str]:
-    number, _, method = (message.get("cseq") or "").partition(" ")
-    if not number.isdigit() or not method.strip():
+    sequence, _, method = (message.get("cseq") or "").partition(" ")
+    parsed = number(sequence, 2**31 - 1)
+    if parsed is None or not method.strip():
         raise BadMessage("bad CSeq")
-    return int(number), method.strip().upper()
+    return parsed, method.strip().upper()
 
 
 def new_tag() -> str:

@@ -48,7 +48,7 @@ async def webrtc_offer(offer: Offer, request: Request, state: TelephonyDep):
     if tenant is None:
         raise ApiError(403, "tenant_required", "a call belongs to a tenant: use a tenant's key")
     language = state.rules.language(offer.language)
-    extra = state.rules.hotwords(offer.hotwords)
+    extra = await state.rules.hotwords_in_thread(offer.hotwords)
     gateway = state.webrtc
     hub = state.hub
     pc = gateway.peer_connection()
@@ -62,7 +62,10 @@ async def webrtc_offer(offer: Offer, request: Request, state: TelephonyDep):
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type=offer.type))
         except Exception as exc:  # aiortc raises ValueError and friends on a bad offer
-            raise ApiError(400, "invalid_sdp", f"the SDP offer could not be used: {exc}") from exc
+            logger.info("a WebRTC offer could not be used", exc_info=True)
+            raise ApiError(
+                400, "invalid_sdp", f"the SDP offer could not be used ({exc.__class__.__name__})"
+            ) from exc
         if not tracks:
             raise ApiError(400, "invalid_sdp", "the SDP offer has no audio track to transcribe")
         try:

@@ -11,6 +11,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from asr_core.audio import RawFormat
+from service.live import load_message
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class WebrtcCall:
         @channel.on("message")
         def _message(message) -> None:
             with contextlib.suppress(ValueError, TypeError):
-                if isinstance(message, str) and json.loads(message).get("type") == "end":
+                if isinstance(message, str) and load_message(message).get("type") == "end":
                     self.hang_up("hangup")
 
         if channel.readyState == "open":

@@ -202,7 +202,7 @@ def test_callscribe_serve_answers_a_curl_style_upload(speech, tmp_path):
         response = httpx.post(f"{base}{URL}", files={"file": ("speech.wav", speech)}, timeout=120)
         assert response.status_code == 200
         assert "lazy dog" in response.json()["text"].lower()
-        openai_client = OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+        openai_client = OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
         verbose = openai_client.audio.transcriptions.create(
             model="whisper-1",
             file=("speech.wav", speech),

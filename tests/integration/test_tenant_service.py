@@ -195,10 +195,10 @@ def test_per_tenant_limits(transcriber, tmp_path, rare_name):
 
 def test_local_mode_trusts_only_this_machine(transcriber, tmp_path):
     app, database = make_server(transcriber, tmp_path, auth="local")
-    with TestClient(app, client=("127.0.0.1", 50000)) as local:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as local:
         assert local.get("/v1/hotwords/active").status_code == 200
         assert local.get("/v1/tenants").status_code == 401  # the admin API still needs a key
-    with TestClient(app, client=("203.0.113.7", 50000)) as remote:
+    with TestClient(app, base_url="http://127.0.0.1", client=("203.0.113.7", 50000)) as remote:
         assert remote.get("/v1/hotwords/active").status_code == 401
     database.dispose()
 

@@ -68,7 +68,7 @@ def test_a_full_process_or_a_decoder_backlog_refuses_with_503():
 )
 def test_refusals(tenant, call_id, status, reason):
     gate, registry, quotas = admission()
-    registry.add(SimpleNamespace(id="live", source="test"))
+    registry.add(SimpleNamespace(id="live", source="test", tenant_id="acme"))
     refused = refusal(gate, tenant, call_id)
     assert refused.status == status and reason in refused.reason
     assert quotas.in_use(tenant, "stream") == 0  # a refused call holds nothing

@@ -47,11 +47,11 @@ class Peer:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, **config) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.front = SipFront(SipConfig(port=0, processes=2))
+        self.front = SipFront(SipConfig(port=0, processes=2, **config))
         self.run(self.front.start())
         self.agents = [Peer(), Peer()]
         for i, agent in enumerate(self.agents):

@@ -1,5 +1,6 @@
 """Batch jobs: an uploaded file, or a URL fetched here, transcribed like a call's leg."""
 
+import http.client
 import shutil
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from sqlmodel import Session
 
 from admin_api.crud import jobs
 from admin_api.models import Job
-from admin_api.outbound import open_url
+from admin_api.outbound import describe_failure, open_url
 from asr_core.audio import probe_duration
 from worker.app import app, context
 from worker.runs import JobInputError, JobRun, decode_options, merged, run_job
@@ -69,9 +70,9 @@ def fetch(url: str, path: Path, max_bytes: int, timeout_s: float, allow_private:
                     if received > max_bytes:
                         raise JobInputError(_too_large(max_bytes))
                     out.write(chunk)
-    except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError: an OSError
         partial.unlink(missing_ok=True)
-        raise JobInputError(f"could not fetch {url}: {exc}") from exc
+        raise JobInputError(f"could not fetch {url[:200]}: {describe_failure(exc)}") from exc
     except JobInputError:
         partial.unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ delivery: receivers drop repeats by it), `X-Callscribe-Timestamp` (unix seconds)
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from sqlmodel import Session
 
 from admin_api.crud import jobs
 from admin_api.models import Job, WebhookDelivery
-from admin_api.outbound import open_url
+from admin_api.outbound import describe_failure, open_url
 from worker.app import app, context
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,14 @@ def notify(job_id: str, event: str) -> None:
 
 
 def _target(session: Session, job: Job) -> tuple[str | None, str]:
-    """The URL (the job's own, else the tenant's) and the tenant's signing secret."""
-    tenant = jobs.settings_of(session, job.tenant_id)
-    return job.webhook_url or tenant.webhook_url, tenant.webhook_secret or ""
+    """The URL (the job's own, else the tenant's) and the tenant's signing secret (made on
+    first use: never an empty one)."""
+    url = job.webhook_url or jobs.settings_of(session, job.tenant_id).webhook_url
+    if not url:
+        return None, ""
+    secret = jobs.webhook_secret(session, job.tenant_id)
+    session.commit()
+    return url, secret
 
 
 @app.task(bind=True, name=TASK, max_retries=None)
@@ -81,9 +87,9 @@ def deliver(self, job_id: str, event: str, delivery_id: str) -> dict:
         with open_url(request, config.webhook_timeout_s, config.outbound_allow_private) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
-        error = f"{exc.__class__.__name__}: {exc}"
+        status, error = exc.code, describe_failure(exc)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        error = describe_failure(exc)
     delivered = status is not None and 200 <= status < 300
     with Session(context().database) as session:
         session.add(

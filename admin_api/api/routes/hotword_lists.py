@@ -40,6 +40,17 @@ def _find(session, tenant_id: str, name: str) -> HotwordList:
     return hotword_list
 
 
+def _check_room_to_activate(admin: AdminDep, session, tenant_id: str) -> None:
+    active = sum(1 for h in crud.all_for(session, tenant_id) if h.active)
+    if active >= admin.max_active_lists:
+        raise ApiError(
+            422,
+            "too_many_active_lists",
+            f"tenant {tenant_id!r} already has {active} active hot-word lists, the limit "
+            f"(CALLSCRIBE_HOTWORDS_MAX_ACTIVE_LISTS={admin.max_active_lists}); deactivate one",
+        )
+
+
 def _entries(body: HotwordListWrite, limits) -> list[Hotword]:
     if (body.entries is None) == (body.content is None):
         raise ApiError(422, "invalid_request", "send either `entries` or `content`")
@@ -99,6 +110,8 @@ def create_list(
 ) -> HotwordListDetail:
     if crud.get(session, tenant.id, body.name) is not None:
         raise ApiError(409, "list_exists", f"hot-word list {body.name!r} already exists")
+    if body.active:
+        _check_room_to_activate(admin, session, tenant.id)
     hotwords = _entries(body, admin.hotword_limits)
     hotword_list = crud.create(session, tenant.id, body.name, body.active)
     crud.add_version(
@@ -159,6 +172,8 @@ def patch_list(
 ) -> HotwordListDetail:
     hotword_list = _find(session, tenant.id, name)
     if body.active is not None and body.active != hotword_list.active:
+        if body.active:
+            _check_room_to_activate(admin, session, tenant.id)
         hotword_list.active = body.active
         crud.bump_tenant(session, tenant.id)
         audit.record(

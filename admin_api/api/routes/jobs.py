@@ -78,6 +78,8 @@ def create_job(
     if file is not None:
         max_bytes = int((limits.job_max_mb or config.max_mb) * 1_000_000)
         _save(file, jobs.input_path(config.directory, job.id), max_bytes)
+    if webhook_url is not None:
+        jobs.webhook_secret(session, owner)  # made now, so the tenant can read it first
     session.add(job)
     audit.record(session, principal.key_prefix, "job.create", owner, job.id)
     session.commit()
