@@ -9,13 +9,15 @@ prints the message and exits 2.
   (`CALLSCRIBE_LANGUAGES`); anything else must be one of them.
 - `check_call_id`, `check_leg`: ids that become database keys and recording file names.
 - `RequestRules.hotwords` (any list format), `funasr_hotwords` (FunASR clients' JSON or
-  comma-separated phrases) and `hotwords_file`: a request's own hot-words, within the limits.
+  comma-separated phrases), `phrase_hotwords` (plain phrases: Deepgram's keyterms) and
+  `hotwords_file`: a request's own hot-words, within the limits.
 - `RequestRules.file_options` / `stream_options`: a request's decode options, built from the
   deployment's defaults (languages, hot-words prompted per window, live windows and beam).
 """
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -109,8 +111,17 @@ class RequestRules:
         if text.startswith("{"):
             return _request_index(text, self.hotword_limits)
         separators = "," if "," in text or "\n" in text else None
-        phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
-        return _request_index("\n".join(dict.fromkeys(phrases)), self.hotword_limits, "lines")
+        return self.phrase_hotwords(text.replace("\n", ",").split(separators))
+
+    def phrase_hotwords(self, phrases: Iterable[str]) -> HotwordIndex | None:
+        """Plain phrases (Deepgram's `keyterm`s and `keywords`, FunASR's list), one entry
+        each, duplicates and blanks dropped."""
+        kept = dict.fromkeys(p.strip() for p in phrases if p.strip())
+        if not kept:
+            return None
+        if any("\n" in p or "\t" in p for p in kept):
+            raise InvalidRequest("invalid_hotwords", "a hot-word phrase may not hold tabs or lines")
+        return _request_index("\n".join(kept), self.hotword_limits, "lines")
 
     def hotwords_file(self, path: Path, fmt: str = "auto") -> HotwordIndex:
         return HotwordIndex(read_hotwords(path, fmt, self.hotword_limits))  # type: ignore[arg-type]

@@ -14,7 +14,15 @@ from asr_core.transcribe import Transcriber
 from common.errors import install_error_handlers
 from service.config import ServiceConfig
 from service.limits import BodySizeLimitMiddleware
-from service.routes import demo, funasr, health, hotwords, stream, transcriptions
+from service.routes import (
+    deepgram_live,
+    demo,
+    funasr,
+    health,
+    hotwords,
+    stream,
+    transcriptions,
+)
 from service.state import ServiceState, service_state
 
 API_INFO = {
@@ -35,6 +43,7 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
     app.include_router(hotwords.router)
     app.include_router(stream.router)
     app.include_router(funasr.router)
+    app.include_router(deepgram_live.router)
     demo.install(app)  # the demo page at `/`; API docs stay at `/docs`
 
 
