@@ -104,3 +104,22 @@ def open_url(request: urllib.request.Request | str, timeout_s: float, allow_priv
         urllib.request.ProxyHandler({}), _PublicHTTPHandler, _PublicHTTPSHandler
     )
     return opener.open(request, timeout=timeout_s)
+
+
+def read_url(url: str, timeout_s: float, allow_private: bool, max_bytes: int) -> bytes:
+    """The body at `url` (http or https), at most `max_bytes`, refused as `open_url` refuses;
+    raises `ValueError` with a readable reason (forbidden address, too large, unreachable)."""
+    if urlparse(url).scheme not in ("http", "https"):
+        raise ValueError(f"{url[:200]!r}: use an http or https URL")
+    if not allow_private:
+        check_public(url)
+    body = bytearray()
+    try:
+        with open_url(url, timeout_s, allow_private) as response:
+            while chunk := response.read(1 << 16):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ValueError(f"{url[:200]}: larger than {max_bytes} bytes")
+    except OSError as exc:  # URLError, HTTPError and timeouts
+        raise ValueError(f"could not fetch {url[:200]}: {exc}") from exc
+    return bytes(body)

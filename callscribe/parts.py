@@ -2,9 +2,11 @@
 environment) themselves, so each stays usable alone and this file is where a setting reaches
 the code that honours it."""
 
+import functools
 import sys
 from pathlib import Path
 
+from admin_api.outbound import read_url
 from admin_api.state import JobsConfig
 from callscribe.config import (
     EngineSettings,
@@ -21,6 +23,8 @@ from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
 from worker.config import BrokerConfig, WorkerConfig
 
+URL_TIMEOUT_S = 60.0
+"""How long a prerecorded request's URL may take to download."""
 WORKER_COMMAND = [sys.executable, "-m", "callscribe", "worker"]
 
 
@@ -39,6 +43,12 @@ def service_config(
         final_batch=settings.stream_final_batch,
         authenticate=authenticate,
         hotwords_for=hotwords_for,
+        fetch_audio=functools.partial(
+            read_url,
+            timeout_s=URL_TIMEOUT_S,
+            allow_private=settings.outbound_allow_private,
+            max_bytes=int(settings.max_upload_mb * 1_000_000),
+        ),
         quota_limits=QuotaLimits(
             settings.tenant_max_streams,
             settings.tenant_max_transcriptions,

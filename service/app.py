@@ -16,6 +16,7 @@ from service.config import ServiceConfig
 from service.limits import BodySizeLimitMiddleware
 from service.routes import (
     deepgram_live,
+    deepgram_prerecorded,
     demo,
     funasr,
     health,
@@ -44,6 +45,7 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
     app.include_router(stream.router)
     app.include_router(funasr.router)
     app.include_router(deepgram_live.router)
+    app.include_router(deepgram_prerecorded.router)
     demo.install(app)  # the demo page at `/`; API docs stay at `/docs`
 
 

@@ -17,6 +17,9 @@ Authenticator = Callable[[HTTPConnection], Awaitable[object]]
 HotwordsFor = Callable[[object], HotwordIndex | None]
 """A caller's standing hot-words (a tenant's active lists), given who `Authenticator` said it
 is."""
+FetchAudio = Callable[[str], bytes]
+"""The bytes at a URL a caller asked the service to transcribe (Deepgram's `{"url": ...}`);
+raises `ValueError` with the reason it will not or cannot."""
 
 
 @dataclass
@@ -43,5 +46,8 @@ class ServiceConfig:
     returned; merged with per-request phrases. The first call for a caller may query (it runs
     in a worker thread); live streams call it again at each segment start, so later calls must
     be quick (a cache) and reflect list changes."""
+    fetch_audio: FetchAudio | None = None
+    """Fetches prerecorded requests' URLs (the root: public addresses only, unless allowed, as
+    batch jobs do, within `max_upload_bytes`); None: URL requests are refused."""
     quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
     """Per-tenant streams, transcriptions and requests per minute."""

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from asr_core.streaming import Final, Partial, WordTiming
+from asr_core.transcript import Transcript, join_text
 
 _PUNCTUATION = string.punctuation + "，。！？、；：“”‘’（）《》…"
 
@@ -66,11 +67,7 @@ class LiveMessages:
     channels: int
     speech_final: bool = True
     """False with `endpointing=false`: no result is marked `speech_final`."""
-    created: str = field(
-        default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(
-            timespec="milliseconds"
-        )
-    )
+    created: str = field(default_factory=lambda: _now())
 
     def results(self, event: Partial | Final, channel: int) -> dict:
         final = isinstance(event, Final)
@@ -117,3 +114,58 @@ class LiveMessages:
             "channel": [channel, self.channels],
             "last_word_end": last_word_end_ms / 1000,
         }
+
+
+def prerecorded(
+    transcript: Transcript, request_id: str, model: ModelInfo, utterances: bool, sha256: str
+) -> dict:
+    """`POST /v1/listen`'s answer: one channel (the recording's channels mixed), its words,
+    and each segment as an utterance when asked."""
+    by_segment = [
+        [
+            WordTiming(w.word.strip(), round(w.start * 1000), round(w.end * 1000), w.probability)
+            for w in segment.words or []
+            if w.word.strip()
+        ]
+        for segment in transcript.segments
+    ]
+    words = [w for segment in by_segment for w in segment]
+    language = transcript.language or ""
+    text = join_text([s.text for s in transcript.segments])
+    channel = {"alternatives": [alternative(text, words, language)]}
+    if language:
+        channel["detected_language"] = language
+    results: dict = {"channels": [channel]}
+    if utterances:
+        results["utterances"] = [
+            {
+                "start": segment.start,
+                "end": segment.end,
+                "confidence": confidence(timed),
+                "channel": 0,
+                "transcript": segment.text.strip(),
+                "words": [word(w) for w in timed],
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request_id}/{index}")),
+            }
+            for index, (segment, timed) in enumerate(
+                zip(transcript.segments, by_segment, strict=True)
+            )
+            if segment.text.strip()
+        ]
+    return {
+        "metadata": {
+            "transaction_key": "deprecated",
+            "request_id": request_id,
+            "sha256": sha256,
+            "created": _now(),
+            "duration": round(transcript.duration, 3),
+            "channels": 1,
+            "models": [model.uuid],
+            "model_info": {model.uuid: model.as_dict()},
+        },
+        "results": results,
+    }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")

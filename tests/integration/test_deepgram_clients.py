@@ -3,12 +3,15 @@
 prerecorded, live v2 Flux), Pipecat's Deepgram services and LiveKit's Deepgram plugin."""
 
 import asyncio
+import functools
+import http.server
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from tests.helpers import espeak_audio, to_int16
+from tests.helpers import espeak_audio, to_int16, wav_bytes
 from tests.services import CallscribeServer
 
 SR = 16_000
@@ -18,7 +21,8 @@ SECOND = "The meeting starts at nine o'clock."
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[CallscribeServer]:
-    serve = CallscribeServer({})
+    # Prerecorded URLs are served from this machine's loopback (see test_sdk_prerecorded_url).
+    serve = CallscribeServer({"CALLSCRIBE_OUTBOUND_ALLOW_PRIVATE": "true"})
     serve.start()
     try:
         yield serve
@@ -51,7 +55,7 @@ def deepgram_client(server: CallscribeServer):
     return AsyncDeepgramClient(api_key="local-key", environment=environment)
 
 
-async def paced(chunks: list[bytes], send, speed: float = 1.5) -> None:
+async def paced(chunks: list[bytes], send, speed: float = 1.0) -> None:
     """Send chunks at `speed` x real time (fast, yet a stream the endpointer hears pause)."""
     for chunk in chunks:
         await send(chunk)
@@ -102,3 +106,49 @@ def test_sdk_live_v1_results_speech_final_and_vad_events(server, speech):
     assert kinds.count("SpeechStarted") >= 2
     assert "UtteranceEnd" in kinds
     assert any(m["type"] == "Results" and not m["is_final"] for m in messages)
+
+
+# ---------------------------------------------------------------- deepgram-sdk, prerecorded
+
+
+@pytest.fixture(scope="module")
+def speech_wav(speech) -> bytes:
+    return wav_bytes(speech, SR)
+
+
+def check_prerecorded(response) -> None:
+    body = as_dict(response)
+    assert body["metadata"]["duration"] > 5
+    alternative = body["results"]["channels"][0]["alternatives"][0]
+    assert "tomorrow" in alternative["transcript"].lower()
+    assert "meeting" in alternative["transcript"].lower()
+    assert any(w["word"] == "tomorrow" for w in alternative["words"])
+    utterances = body["results"]["utterances"]
+    assert utterances and all(u["transcript"] and u["words"] for u in utterances)
+    assert utterances[0]["start"] < utterances[-1]["end"]
+
+
+def test_sdk_prerecorded_file_body(server, speech_wav):
+    response = asyncio.run(
+        deepgram_client(server).listen.v1.media.transcribe_file(
+            request=speech_wav, model="nova-3", utterances=True, keyterm=["tomorrow"]
+        )
+    )
+    check_prerecorded(response)
+
+
+def test_sdk_prerecorded_url(server, speech_wav, tmp_path):
+    (tmp_path / "call.wav").write_bytes(speech_wav)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
+        threading.Thread(target=files.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{files.server_address[1]}/call.wav"
+        try:
+            response = asyncio.run(
+                deepgram_client(server).listen.v1.media.transcribe_url(
+                    url=url, model="nova-3", utterances=True
+                )
+            )
+        finally:
+            files.shutdown()
+    check_prerecorded(response)
