@@ -15,6 +15,7 @@ from common.errors import install_error_handlers
 from service.config import ServiceConfig
 from service.limits import BodySizeLimitMiddleware
 from service.routes import (
+    deepgram_flux,
     deepgram_live,
     deepgram_prerecorded,
     demo,
@@ -46,6 +47,7 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
     app.include_router(funasr.router)
     app.include_router(deepgram_live.router)
     app.include_router(deepgram_prerecorded.router)
+    app.include_router(deepgram_flux.router)
     demo.install(app)  # the demo page at `/`; API docs stay at `/docs`
 
 

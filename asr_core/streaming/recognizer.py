@@ -217,6 +217,12 @@ class StreamingRecognizer:
         reaches the stream without another call."""
         self._hotwords = hotwords if callable(hotwords) else (lambda: hotwords)
 
+    def set_endpointing(self, silence_ms: int, speculate_after_ms: int | None = None) -> None:
+        """New end-of-utterance silence (and when the final is prepared), from now on."""
+        self._endpointer.set_silence_ms(silence_ms)
+        if speculate_after_ms is not None:
+            self.options = replace(self.options, speculate_after_ms=speculate_after_ms)
+
     async def close(self) -> None:
         """End of stream: finalize what is open and wait until every final is out."""
         if self._closed:

@@ -31,13 +31,23 @@ def server() -> Iterator[CallscribeServer]:
 
 
 @pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> np.ndarray:
-    """Two sentences, each followed by 1.5 s of silence (an endpoint, then UtteranceEnd)."""
+def sentences(tmp_path_factory) -> list[np.ndarray]:
     folder = tmp_path_factory.mktemp("deepgram")
+    return [espeak_audio(FIRST, folder), espeak_audio(SECOND, folder)]
+
+
+@pytest.fixture(scope="module")
+def speech(sentences) -> np.ndarray:
+    """Two sentences, each followed by 1.5 s of silence (an endpoint, then UtteranceEnd)."""
     pause = np.zeros(int(1.5 * SR), dtype=np.float32)
-    return np.concatenate(
-        [pause[: SR // 2], espeak_audio(FIRST, folder), pause, espeak_audio(SECOND, folder), pause]
-    )
+    return np.concatenate([pause[: SR // 2], sentences[0], pause, sentences[1], pause])
+
+
+@pytest.fixture(scope="module")
+def speech_ends(sentences) -> tuple[float, float]:
+    """Where each sentence of `speech` ends, in seconds."""
+    first = 0.5 + len(sentences[0]) / SR
+    return first, first + 1.5 + len(sentences[1]) / SR
 
 
 def pcm_chunks(audio: np.ndarray, chunk_s: float = 0.1) -> list[bytes]:
@@ -152,3 +162,135 @@ def test_sdk_prerecorded_url(server, speech_wav, tmp_path):
         finally:
             files.shutdown()
     check_prerecorded(response)
+
+
+# ---------------------------------------------------------------- deepgram-sdk, live v2 (Flux)
+
+
+def check_turn_order(infos: list[dict]) -> None:
+    """Flux's state machine: a turn starts once; EagerEndOfTurn (never empty) is followed by
+    TurnResumed or EndOfTurn, and EndOfTurn then repeats its transcript word for word."""
+    state, eager = "idle", None
+    for info in infos:
+        event = info["event"]
+        if event == "StartOfTurn":
+            assert state == "idle", infos
+            state = "open"
+        elif event == "Update":
+            assert state == "open", infos
+        elif event == "EagerEndOfTurn":
+            assert state == "open" and info["transcript"], infos
+            state, eager = "eager", info["transcript"]
+        elif event == "TurnResumed":
+            assert state == "eager", infos
+            state, eager = "open", None
+        elif event == "EndOfTurn":
+            assert state in ("open", "eager"), infos
+            if state == "eager":
+                assert info["transcript"] == eager, infos
+            state, eager = "idle", None
+    assert state == "idle", infos
+
+
+async def flux_session(
+    server,
+    audio: np.ndarray,
+    holds: tuple[float, ...] = (),
+    configure: dict | None = None,
+    **query,
+) -> list[dict]:
+    """Stream `audio` at real time; at each of `holds` (seconds into the audio, inside a
+    pause) wait for the next EagerEndOfTurn before going on. On a loaded machine a decode
+    can take longer than the pause; holding there keeps the test about the order of events
+    (the latency is bench.voicebot's business)."""
+    client = deepgram_client(server)
+    received: list[dict] = []
+    async with client.listen.v2.connect(
+        model="flux-general-en", encoding="linear16", sample_rate="16000", **query
+    ) as connection:
+
+        async def collect() -> None:
+            async for message in connection:
+                received.append(as_dict(message))
+
+        def eager_count() -> int:
+            return sum(1 for m in received if m.get("event") == "EagerEndOfTurn")
+
+        reader = asyncio.create_task(collect())
+        if configure is not None:
+            await connection.send_configure(configure)
+        start = 0
+        for hold in (*holds, None):
+            end = len(audio) if hold is None else int(hold * SR)
+            seen = eager_count()
+            await paced(pcm_chunks(audio[start:end]), connection.send_media)
+            start = end
+            if hold is not None:
+                for tick in range(600):
+                    if eager_count() > seen:
+                        break
+                    if tick % 50 == 49:  # no audio meanwhile: keep the socket from idling out
+                        await connection.send_configure({"type": "Configure", "thresholds": {}})
+                    await asyncio.sleep(0.1)
+        await connection.send_close_stream()
+        await asyncio.wait_for(reader, 120)
+    return received
+
+
+def test_sdk_live_v2_turn_events(server, speech, speech_ends):
+    holds = (speech_ends[0] + 0.3, speech_ends[1] + 0.3)
+    messages = asyncio.run(
+        flux_session(
+            server,
+            speech,
+            holds,
+            {"type": "Configure", "thresholds": {"eot_threshold": 0.9}, "keyterms": ["Zhao"]},
+            eager_eot_threshold="0.5",
+        )
+    )
+    configured = next(m for m in messages if m["type"] == "ConfigureSuccess")
+    assert configured["thresholds"]["eot_threshold"] == 0.9
+    assert configured["keyterms"] == ["Zhao"]
+    assert messages[0]["type"] == "Connected"
+    infos = [m for m in messages if m["type"] == "TurnInfo"]
+    check_turn_order(infos)
+    ends = [i for i in infos if i["event"] == "EndOfTurn"]
+    assert len(ends) >= 2
+    text = " ".join(i["transcript"] for i in ends).lower()
+    assert "tomorrow" in text and "meeting" in text
+    assert [i["turn_index"] for i in ends] == list(range(len(ends)))
+    assert any(i["event"] == "Update" for i in infos)
+    eager = [i for i in infos if i["event"] == "EagerEndOfTurn"]
+    assert eager and all(i["transcript"] for i in eager)
+    assert [m["sequence_id"] for m in messages] == list(range(len(messages)))
+
+
+def test_sdk_live_v2_turn_resumed_after_a_pause_mid_sentence(server, tmp_path):
+    """A pause shorter than the end-of-turn silence (eot_threshold 0.9: 700 ms) but longer
+    than the eager one: EagerEndOfTurn, then TurnResumed when the speaker goes on."""
+    pause = np.zeros(int(0.6 * SR), dtype=np.float32)
+    first = espeak_audio("Please call me", tmp_path)
+    audio = np.concatenate(
+        [
+            pause,
+            first,
+            pause,
+            espeak_audio("tomorrow morning about the meeting.", tmp_path),
+            np.zeros(int(1.5 * SR), dtype=np.float32),
+        ]
+    )
+    messages = asyncio.run(
+        flux_session(
+            server,
+            audio,
+            (0.6 + len(first) / SR + 0.3,),
+            eager_eot_threshold="0.3",
+            eot_threshold="0.9",
+        )
+    )
+    infos = [m for m in messages if m["type"] == "TurnInfo"]
+    check_turn_order(infos)
+    events = [i["event"] for i in infos]
+    assert "TurnResumed" in events, " ".join(events)
+    ends = [i for i in infos if i["event"] == "EndOfTurn"]
+    assert "meeting" in ends[-1]["transcript"].lower()
