@@ -294,3 +294,152 @@ def test_sdk_live_v2_turn_resumed_after_a_pause_mid_sentence(server, tmp_path):
     assert "TurnResumed" in events, " ".join(events)
     ends = [i for i in infos if i["event"] == "EndOfTurn"]
     assert "meeting" in ends[-1]["transcript"].lower()
+
+
+# ---------------------------------------------------------------- Pipecat
+
+
+class Collector:
+    """The last processor of a Pipecat pipeline: keeps every frame that reaches it."""
+
+    @staticmethod
+    def make():
+        from pipecat.processors.frame_processor import FrameProcessor
+
+        class _Collector(FrameProcessor):
+            def __init__(self) -> None:
+                super().__init__()
+                self.frames: list = []
+
+            async def process_frame(self, frame, direction) -> None:
+                await super().process_frame(frame, direction)
+                self.frames.append(frame)
+                await self.push_frame(frame, direction)
+
+        return _Collector()
+
+
+async def run_pipeline(processors: list, audio: np.ndarray, done) -> list:
+    """Run `processors` then a collector; feed `audio` as 20 ms input frames at real time;
+    end once `done(frames)` holds (or 60 s after the audio)."""
+    from pipecat.frames.frames import EndFrame, InputAudioRawFrame
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.runner import PipelineRunner
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+
+    collector = Collector.make()
+    worker = PipelineWorker(
+        Pipeline([*processors, collector]),
+        params=PipelineParams(audio_in_sample_rate=SR),
+        idle_timeout_secs=None,
+        enable_rtvi=False,
+    )
+
+    async def feed() -> None:
+        await asyncio.sleep(1.0)  # the services connect on StartFrame
+        for chunk in pcm_chunks(audio, 0.02):
+            await worker.queue_frame(
+                InputAudioRawFrame(audio=chunk, sample_rate=SR, num_channels=1)
+            )
+            await asyncio.sleep(0.02)
+        for _ in range(600):
+            if done(collector.frames):
+                break
+            await asyncio.sleep(0.1)
+        await worker.queue_frame(EndFrame())
+
+    runner = PipelineRunner(handle_sigint=False)
+    await asyncio.wait_for(asyncio.gather(runner.run(worker), feed()), 180)
+    return collector.frames
+
+
+def transcripts(frames: list) -> str:
+    from pipecat.frames.frames import TranscriptionFrame
+
+    return " ".join(f.text for f in frames if isinstance(f, TranscriptionFrame)).lower()
+
+
+def test_pipecat_deepgram_stt_service(server, speech):
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+    from pipecat.processors.audio.vad_processor import VADProcessor
+    from pipecat.services.deepgram.stt import DeepgramSTTService
+
+    stt = DeepgramSTTService(api_key="local-key", base_url=server.url)
+    frames = asyncio.run(
+        run_pipeline(
+            [VADProcessor(vad_analyzer=SileroVADAnalyzer()), stt],
+            speech,
+            lambda frames: "meeting" in transcripts(frames),
+        )
+    )
+    text = transcripts(frames)
+    assert "tomorrow" in text and "meeting" in text
+    assert any(isinstance(f, VADUserStartedSpeakingFrame) for f in frames)
+    assert any(isinstance(f, VADUserStoppedSpeakingFrame) for f in frames)
+
+
+def test_pipecat_deepgram_flux_stt_service(server, speech):
+    from pipecat.frames.frames import (
+        ProposedUserStartedSpeakingFrame,
+        ProposedUserStoppedSpeakingFrame,
+    )
+    from pipecat.services.deepgram.flux.stt import DeepgramFluxSTTService
+
+    ws = server.url.replace("http://", "ws://")
+    stt = DeepgramFluxSTTService(api_key="local-key", url=f"{ws}/v2/listen")
+    frames = asyncio.run(
+        run_pipeline([stt], speech, lambda frames: "meeting" in transcripts(frames))
+    )
+    text = transcripts(frames)
+    assert "tomorrow" in text and "meeting" in text
+    assert any(isinstance(f, ProposedUserStartedSpeakingFrame) for f in frames)
+    assert any(isinstance(f, ProposedUserStoppedSpeakingFrame) for f in frames)
+
+
+# ---------------------------------------------------------------- LiveKit Agents
+
+
+def test_livekit_deepgram_stt_stream(server, speech):
+    import aiohttp
+    from livekit import rtc
+    from livekit.agents import stt as agents_stt
+    from livekit.plugins import deepgram
+
+    async def run() -> list:
+        async with aiohttp.ClientSession() as session:
+            recognizer = deepgram.STT(
+                api_key="local-key",
+                base_url=f"{server.url}/v1/listen",
+                http_session=session,
+                interim_results=True,
+                language="en-US",
+            )
+            stream = recognizer.stream()
+            events: list = []
+
+            async def collect() -> None:
+                async for event in stream:
+                    events.append(event)
+
+            reader = asyncio.create_task(collect())
+            for chunk in pcm_chunks(speech, 0.02):
+                samples = len(chunk) // 2
+                stream.push_frame(
+                    rtc.AudioFrame(
+                        data=chunk, sample_rate=SR, num_channels=1, samples_per_channel=samples
+                    )
+                )
+                await asyncio.sleep(0.02)
+            stream.end_input()
+            await asyncio.wait_for(reader, 120)
+            await stream.aclose()
+            return events
+
+    events = asyncio.run(run())
+    kinds = {e.type for e in events}
+    assert agents_stt.SpeechEventType.INTERIM_TRANSCRIPT in kinds
+    finals = [e for e in events if e.type == agents_stt.SpeechEventType.FINAL_TRANSCRIPT]
+    text = " ".join(e.alternatives[0].text for e in finals).lower()
+    assert "tomorrow" in text and "meeting" in text
+    assert agents_stt.SpeechEventType.END_OF_SPEECH in kinds
