@@ -324,8 +324,8 @@ async def run_pipeline(processors: list, audio: np.ndarray, done) -> list:
     end once `done(frames)` holds (or 60 s after the audio)."""
     from pipecat.frames.frames import EndFrame, InputAudioRawFrame
     from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.pipeline.runner import PipelineRunner
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.workers.runner import WorkerRunner
 
     collector = Collector.make()
     worker = PipelineWorker(
@@ -348,8 +348,9 @@ async def run_pipeline(processors: list, audio: np.ndarray, done) -> list:
             await asyncio.sleep(0.1)
         await worker.queue_frame(EndFrame())
 
-    runner = PipelineRunner(handle_sigint=False)
-    await asyncio.wait_for(asyncio.gather(runner.run(worker), feed()), 180)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    await asyncio.wait_for(asyncio.gather(runner.run(), feed()), 180)
     return collector.frames
 
 
