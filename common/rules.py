@@ -62,9 +62,11 @@ def check_leg(value: object) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _request_index(text: str, limits: HotwordLimits, fmt: str = "auto") -> HotwordIndex:
+def _request_index(
+    text: str, limits: HotwordLimits, fmt: str = "auto", source: str = "hotwords field"
+) -> HotwordIndex:
     """Index of a request's list; clients tend to resend the same list, so keep a few."""
-    return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
+    return HotwordIndex(parse_hotwords(text, fmt, limits, source=source))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,9 @@ class RequestRules:
         separators = "," if "," in text or "\n" in text else None
         return self.phrase_hotwords(text.replace("\n", ",").split(separators))
 
-    def phrase_hotwords(self, phrases: Iterable[str]) -> HotwordIndex | None:
+    def phrase_hotwords(
+        self, phrases: Iterable[str], source: str = "hotwords field"
+    ) -> HotwordIndex | None:
         """Plain phrases (Deepgram's `keyterm`s and `keywords`, FunASR's list), one entry
         each, duplicates and blanks dropped."""
         kept = dict.fromkeys(p.strip() for p in phrases if p.strip())
@@ -121,7 +125,7 @@ class RequestRules:
             return None
         if any("\n" in p or "\t" in p for p in kept):
             raise InvalidRequest("invalid_hotwords", "a hot-word phrase may not hold tabs or lines")
-        return _request_index("\n".join(kept), self.hotword_limits, "lines")
+        return _request_index("\n".join(kept), self.hotword_limits, "lines", source)
 
     def hotwords_file(self, path: Path, fmt: str = "auto") -> HotwordIndex:
         return HotwordIndex(read_hotwords(path, fmt, self.hotword_limits))  # type: ignore[arg-type]

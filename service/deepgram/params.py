@@ -129,7 +129,7 @@ def _hotwords(items: list[tuple[str, str]], rules: RequestRules) -> HotwordIndex
         raise InvalidRequest(
             "invalid_query", f"keyterm/keywords: {len(phrases)} phrases, at most {MAX_KEYTERMS}"
         )
-    return rules.phrase_hotwords(phrases)
+    return rules.phrase_hotwords(phrases, source="keyterm/keywords")
 
 
 def _encoding(value: str | None) -> str | None:

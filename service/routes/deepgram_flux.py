@@ -202,7 +202,7 @@ def _configure(
                 raise ValueError(f"keyterms: a list of at most {MAX_KEYTERMS} phrases")
             if not all(isinstance(k, str) for k in keyterms):
                 raise ValueError("keyterms: phrases are strings")
-            extra = state.config.rules.phrase_hotwords(keyterms)
+            extra = state.config.rules.phrase_hotwords(keyterms, source="keyterms")
     except (ValueError, AsrError) as exc:
         reason = getattr(exc, "reason", None) or getattr(exc, "message", None) or str(exc)
         return turns.message(
