@@ -17,7 +17,7 @@ from callscribe.config import (
     WorkerSettings,
 )
 from common.rules import RequestRules
-from service.config import Authenticator, HotwordsFor, ServiceConfig
+from service.config import Authenticator, HotwordsFor, ServiceConfig, SubmitJob
 from service.quotas import QuotaLimits
 from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
@@ -33,6 +33,7 @@ def service_config(
     rules: RequestRules,
     authenticate: Authenticator | None,
     hotwords_for: HotwordsFor | None,
+    submit_job: SubmitJob | None = None,
 ) -> ServiceConfig:
     return ServiceConfig(
         max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
@@ -43,6 +44,7 @@ def service_config(
         final_batch=settings.stream_final_batch,
         authenticate=authenticate,
         hotwords_for=hotwords_for,
+        submit_job=submit_job,
         fetch_audio=functools.partial(
             read_url,
             timeout_s=URL_TIMEOUT_S,

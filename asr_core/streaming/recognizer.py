@@ -174,6 +174,8 @@ class StreamingRecognizer:
         self._utterance_end_at: int | None = None
         """Stream sample at which `utterance_end` is due (after the last final's words)."""
         self._last_word_end_ms = 0
+        self._speech_starts: dict[int, int] = {}
+        """Where the latest segments' speech started (a late final's utterance end)."""
         self._closed = False
 
     # -- input -----------------------------------------------------------------------------
@@ -260,10 +262,13 @@ class StreamingRecognizer:
         self._next_partial_at = self._endpointer.speech_start + int(
             self.options.first_partial_s * SAMPLE_RATE
         )
+        speech_start = self._endpointer.speech_start
+        if self._utterance_end_at is not None and speech_start >= self._utterance_end_at:
+            self._emit(UtteranceEnd(self._last_word_end_ms))
         self._utterance_end_at = None
-        self._emit(
-            SpeechStarted(self._segment_id, _ms(self._endpointer.speech_start / SAMPLE_RATE))
-        )
+        self._speech_starts[self._segment_id] = speech_start
+        self._speech_starts.pop(self._segment_id - self.options.max_pending_finals - 2, None)
+        self._emit(SpeechStarted(self._segment_id, _ms(speech_start / SAMPLE_RATE)))
 
     def _finish(self, segment: ClosedSegment) -> None:
         segment_id = self._segment_id
@@ -374,13 +379,8 @@ class StreamingRecognizer:
             )
         )
         self._emit(Endpoint(segment_id, _ms(segment.end / SAMPLE_RATE), segment.reason))
-        latest = segment_id == self._segment_id - 1 and not self._open
-        if words and latest and self.options.utterance_end_ms is not None:
-            self._last_word_end_ms = words[-1].end_ms
-            self._utterance_end_at = int(
-                (words[-1].end_ms + self.options.utterance_end_ms) * SAMPLE_RATE / 1000
-            )
-            self._maybe_utterance_end()  # the silence may have arrived while it decoded
+        if words and self.options.utterance_end_ms is not None:
+            self._utterance_end_after(segment_id, words[-1].end_ms)
         self._context = next_prompt(self._context, result.segments, self.options.decoding)
         self._last_language = result.language
         self.observer.final_latency(time.monotonic() - self._arrival(segment.speech_end))
@@ -601,6 +601,20 @@ class StreamingRecognizer:
             self._partial_task.cancel()
             self._partial_task = None
         self._held_partial = None
+
+    def _utterance_end_after(self, segment_id: int, last_word_end_ms: int) -> None:
+        """A final is out: `utterance_end` is due `utterance_end_ms` after its last word,
+        unless speech started again before that (perhaps while the final was decoded)."""
+        assert self.options.utterance_end_ms is not None
+        due = int((last_word_end_ms + self.options.utterance_end_ms) * SAMPLE_RATE / 1000)
+        next_start = self._speech_starts.get(segment_id + 1)
+        if next_start is not None:
+            if next_start >= due:
+                self._emit(UtteranceEnd(last_word_end_ms))
+            return
+        self._last_word_end_ms = last_word_end_ms
+        self._utterance_end_at = due
+        self._maybe_utterance_end()
 
     def _maybe_utterance_end(self) -> None:
         due = self._utterance_end_at

@@ -5,8 +5,12 @@ The body is the audio itself, with any content type (Deepgram's SDKs send
 server fetches with the batch jobs' address rules (public addresses only, unless the operator
 allows private ones). The query takes `listen`'s parameters (`language`, `keyterm`,
 `keywords`, `encoding`/`sample_rate`/`channels` for headerless audio, `utterances=true`).
+
 The answer is Deepgram's JSON: `metadata`, `results.channels[0].alternatives[0]` with the
-transcript, its confidence and words, and `results.utterances` when asked.
+transcript, its confidence and words, and `results.utterances` when asked. With
+`callback=URL` the request becomes a batch job instead (the same checks, limits, worker and
+signed webhook as `POST /v1/jobs`, the webhook going to the callback) and the answer is
+`{"request_id": JOB_ID}` at once.
 """
 
 import asyncio
@@ -22,9 +26,9 @@ from asr_core.audio import RawFormat
 from common.errors import ApiError
 from service.auth import authenticate
 from service.deepgram.messages import ModelInfo, prerecorded
-from service.deepgram.params import parse_listen
+from service.deepgram.params import ListenParams, parse_listen
 from service.hotwords import caller_index
-from service.state import StateDep
+from service.state import ServiceState, StateDep
 
 router = APIRouter(tags=["deepgram"], dependencies=[Depends(authenticate)])
 
@@ -45,13 +49,14 @@ MAX_JSON_BYTES = 16_384
 async def listen_prerecorded(request: Request, state: StateDep) -> JSONResponse:
     rules = state.config.rules
     params = parse_listen(request.query_params, rules, live=False)
-    if params.callback:
-        raise ApiError(
-            400, "callback_unsupported", "callback is not supported here; use POST /v1/jobs"
-        )
     body = await request.body()  # the upload limit applies (BodySizeLimitMiddleware)
+    url = None
     if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
-        body = await _fetch(body, state)
+        url = _url(body)
+    if params.callback:
+        return await _submit(request, state, params, None if url else body, url)
+    if url is not None:
+        body = await _fetch(url, state)
     if not body:
         raise ApiError(400, "empty_body", 'send the audio as the body, or JSON {"url": ...}')
     raw = None
@@ -71,7 +76,8 @@ async def listen_prerecorded(request: Request, state: StateDep) -> JSONResponse:
     return JSONResponse(prerecorded(transcript, request_id, model, params.utterances, sha256))
 
 
-async def _fetch(body: bytes, state) -> bytes:
+def _url(body: bytes) -> str:
+    """The `url` of a JSON body, bounded before it is parsed."""
     if len(body) > MAX_JSON_BYTES:
         raise ApiError(400, "invalid_body", f"a JSON body is at most {MAX_JSON_BYTES} bytes")
     try:
@@ -80,9 +86,33 @@ async def _fetch(body: bytes, state) -> bytes:
         raise ApiError(400, "invalid_body", 'a JSON body must be {"url": "https://..."}') from None
     if not isinstance(url, str) or not url:
         raise ApiError(400, "invalid_body", 'a JSON body must be {"url": "https://..."}')
+    return url
+
+
+async def _fetch(url: str, state: ServiceState) -> bytes:
     if state.config.fetch_audio is None:
         raise ApiError(400, "url_unsupported", "this server does not fetch URLs")
     try:
         return await run_in_threadpool(state.config.fetch_audio, url)
     except ValueError as exc:
         raise ApiError(400, "url_unusable", str(exc)) from exc
+
+
+async def _submit(
+    request: Request,
+    state: ServiceState,
+    params: ListenParams,
+    audio: bytes | None,
+    url: str | None,
+) -> JSONResponse:
+    """`callback=URL`: a batch job whose signed webhook goes to the callback; Deepgram answers
+    at once with the request id the callback will carry."""
+    submit = state.config.submit_job
+    if submit is None:
+        raise ApiError(400, "callback_unsupported", "this server takes no callback requests")
+    if not audio and url is None:
+        raise ApiError(400, "empty_body", 'send the audio as the body, or JSON {"url": ...}')
+    job_id = await run_in_threadpool(
+        submit, request.state.principal, audio, url, params.language, params.callback
+    )
+    return JSONResponse({"request_id": job_id})

@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 from starlette.testclient import WebSocketDenialResponse
 
 from admin_api.auth import ADMIN
+from admin_api.models import Job
 from tests.combined_server import bearer, make_server, new_key
 from tests.helpers import tone, wav_bytes
 
@@ -216,3 +218,47 @@ def test_prerecorded_headerless_audio_needs_its_format(server):
         "/v1/listen", content=wav, headers={"authorization": f"Token {key}", "content-type": "x/y"}
     )
     assert response.status_code == 200
+
+
+# -- callback: an asynchronous batch job --------------------------------------------------------
+
+
+def test_prerecorded_callback_to_a_private_address_is_refused(server):
+    client, key = server
+    wav = wav_bytes(tone(440, 0.5, 16_000), 16_000)
+    response = client.post(
+        "/v1/listen?callback=http://127.0.0.1:9/hook",
+        content=wav,
+        headers={"authorization": f"Token {key}"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "forbidden_address"
+
+
+def test_prerecorded_callback_queues_a_batch_job(transcriber, tmp_path):
+    """With private receivers allowed (an on-premises webhook), a callback request answers at
+    once with the job's id; the job carries the audio and the callback as its webhook."""
+    app, database = make_server(transcriber, tmp_path, outbound_allow_private=True)
+    with TestClient(app) as client:
+        admin = bearer(new_key(database, ADMIN))
+        client.post("/v1/tenants", json={"id": "acme", "name": "Acme"}, headers=admin)
+        key = new_key(database, "tenant", "acme")
+        wav = wav_bytes(tone(440, 0.5, 16_000), 16_000)
+        response = client.post(
+            "/v1/listen?callback=http://127.0.0.1:9/hook&language=en",
+            content=wav,
+            headers={"authorization": f"Token {key}"},
+        )
+        assert response.status_code == 200, response.text
+        job_id = response.json()["request_id"]
+        job = client.get(f"/v1/jobs/{job_id}", headers=bearer(key)).json()
+        assert job["status"] == "queued" and job["language"] == "en"
+        with Session(database) as session:
+            assert session.get(Job, job_id).webhook_url == "http://127.0.0.1:9/hook"
+        by_url = client.post(
+            "/v1/listen?callback=http://127.0.0.1:9/hook",
+            json={"url": "http://127.0.0.1:9/a.wav"},
+            headers={"authorization": f"Token {key}"},
+        )
+        assert by_url.status_code == 200
+    database.dispose()
