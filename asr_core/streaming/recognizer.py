@@ -209,6 +209,16 @@ class StreamingRecognizer:
             self._finish(segment)
 
     @property
+    def received_ms(self) -> int:
+        """Audio received so far (the stream's clock)."""
+        return _ms(self._endpointer.received / SAMPLE_RATE)
+
+    @property
+    def segment_open(self) -> bool:
+        """Speech is under way: a segment is open (`commit` would close it)."""
+        return self._open
+
+    @property
     def next_segment(self) -> int:
         """Id of the next segment to start (where a hot-word swap takes effect)."""
         return self._segment_id + 1 if self._open else self._segment_id

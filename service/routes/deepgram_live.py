@@ -101,6 +101,12 @@ class _Leg:
             events=self,  # type: ignore[arg-type]  (events arrive through put_nowait)
         )
 
+    def finalized_nothing(self) -> None:
+        """An empty final `from_finalize` result: nothing was open when `Finalize` came."""
+        position = self.recognizer.received_ms
+        empty = Final(self.recognizer.next_segment, "", position, position, "", reason="commit")
+        self._outbox.put(self._messages.results(empty, self.index))
+
     def put_nowait(self, event: object) -> None:
         message = self._render(event)
         if message is not None:
@@ -230,6 +236,8 @@ async def _receive(
                 return "close"
             if kind == "Finalize":
                 for leg in legs:
+                    if not leg.recognizer.segment_open:
+                        leg.finalized_nothing()  # Deepgram confirms a Finalize either way
                     await leg.recognizer.commit()
 
 

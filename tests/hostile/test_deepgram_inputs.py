@@ -262,3 +262,17 @@ def test_prerecorded_callback_queues_a_batch_job(transcriber, tmp_path):
         )
         assert by_url.status_code == 200
     database.dispose()
+
+
+def test_finalize_with_nothing_open_is_confirmed(server):
+    client, key = server
+    with client.websocket_connect(
+        "/v1/listen?encoding=linear16&sample_rate=16000", headers={"authorization": f"Token {key}"}
+    ) as ws:
+        ws.receive_json()
+        ws.send_bytes(bytes(3200))  # 100 ms of silence
+        ws.send_text(json.dumps({"type": "Finalize"}))
+        result = ws.receive_json()
+        assert result["type"] == "Results" and result["from_finalize"] and result["is_final"]
+        assert result["channel"]["alternatives"][0]["transcript"] == ""
+        ws.send_text(json.dumps({"type": "CloseStream"}))
