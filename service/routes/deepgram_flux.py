@@ -10,7 +10,6 @@ the socket closes).
 """
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 
@@ -20,12 +19,12 @@ from asr_core.audio import RawFormat
 from asr_core.audio.stream import StreamDecoder
 from asr_core.errors import AsrError
 from asr_core.streaming import EndpointOptions, Error, StreamingRecognizer
+from service.deepgram.controls import IDLE_TIMEOUT_S, BadControl, read_control
 from service.deepgram.handshake import open_listen
 from service.deepgram.params import MAX_KEYTERMS, ListenParams
 from service.deepgram.turns import Thresholds, Turns, flux_endpointing
 from service.hotwords import CallerHotwords
 from service.live import MAX_AUDIO_FRAME_BYTES, FrameReader, Outbox, close_quietly, render_native
-from service.routes.deepgram_live import IDLE_TIMEOUT_S, MAX_CONTROL_CHARS
 from service.state import ServiceState, StateDep
 
 logger = logging.getLogger(__name__)
@@ -149,8 +148,10 @@ async def _receive(
             await recognizer.push(decoder.decode(data))
             sink.send(turns.on_audio(decoder.input_seconds))
         elif text is not None:
-            control = _control(text, sink)
-            if control is None:
+            try:
+                control = read_control(text, CONTROLS)
+            except BadControl as exc:
+                sink.send([fatal(turns, "INVALID_MESSAGE", str(exc))])
                 continue
             if control["type"] == "CloseStream":
                 return True
@@ -158,31 +159,6 @@ async def _receive(
                 await recognizer.commit()
             if control["type"] == "Configure":
                 sink.send([_configure(control, turns, recognizer, hotwords, state)])
-
-
-def _control(text: str, sink: _TurnSink) -> dict | None:
-    turns = sink.turns
-    if len(text) > MAX_CONTROL_CHARS:
-        sink.send([fatal(turns, "INVALID_MESSAGE", "control message too large; ignored")])
-        return None
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError as exc:
-        sink.send([fatal(turns, "INVALID_MESSAGE", f"not JSON: {exc.msg}")])
-        return None
-    if not isinstance(message, dict) or message.get("type") not in CONTROLS:
-        kind = message.get("type") if isinstance(message, dict) else None
-        sink.send(
-            [
-                fatal(
-                    turns,
-                    "INVALID_MESSAGE",
-                    f"unknown message type {str(kind)[:40]!r}; expected {', '.join(CONTROLS)}",
-                )
-            ]
-        )
-        return None
-    return message
 
 
 def _configure(

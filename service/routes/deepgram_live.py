@@ -20,7 +20,6 @@ Deepgram does (`NET-0001`); `KeepAlive` keeps it open.
 """
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 
@@ -39,6 +38,7 @@ from asr_core.streaming import (
     UtteranceEnd,
 )
 from service.deepgram.channels import ChannelSplitter
+from service.deepgram.controls import IDLE_TIMEOUT_S, BadControl, read_control
 from service.deepgram.handshake import open_listen
 from service.deepgram.messages import LiveMessages, ModelInfo
 from service.deepgram.params import ListenParams
@@ -55,9 +55,7 @@ from service.state import ServiceState, StateDep
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-IDLE_TIMEOUT_S = 10.0
-MAX_CONTROL_CHARS = 4096
-"""Control messages are a few dozen bytes; anything longer is refused before parsing."""
+CONTROLS = ("KeepAlive", "Finalize", "CloseStream")
 MIN_ENDPOINTING_MS = 300
 """Shorter `endpointing` (Deepgram's default is 10 ms) would cut utterances at every breath;
 the final is prepared after 100 ms of silence anyway (see docs/voicebots.md)."""
@@ -231,7 +229,11 @@ async def _receive(
             for leg, audio in zip(legs, decoder.decode(data), strict=True):
                 await leg.recognizer.push(audio)
         elif text is not None:
-            kind = control_type(text, outbox)
+            try:
+                kind = read_control(text, CONTROLS)["type"]
+            except BadControl as exc:
+                outbox.put(error_message("INVALID_MESSAGE", str(exc)))
+                continue
             if kind == "CloseStream":
                 return "close"
             if kind == "Finalize":
@@ -239,27 +241,3 @@ async def _receive(
                     if not leg.recognizer.segment_open:
                         leg.finalized_nothing()  # Deepgram confirms a Finalize either way
                     await leg.recognizer.commit()
-
-
-def control_type(text: str, outbox: Outbox, known: tuple[str, ...] = ()) -> str | None:
-    """The `type` of a JSON control message, bounded before it is parsed; a bad one is
-    answered with an `Error` message and the stream goes on."""
-    known = known or ("KeepAlive", "Finalize", "CloseStream")
-    if len(text) > MAX_CONTROL_CHARS:
-        outbox.put(error_message("INVALID_MESSAGE", "control message too large; ignored"))
-        return None
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError as exc:
-        outbox.put(error_message("INVALID_MESSAGE", f"not JSON: {exc.msg}"))
-        return None
-    kind = message.get("type") if isinstance(message, dict) else None
-    if kind not in known:
-        outbox.put(
-            error_message(
-                "INVALID_MESSAGE",
-                f"unknown message type {str(kind)[:40]!r}; expected {', '.join(known)}",
-            )
-        )
-        return None
-    return kind
