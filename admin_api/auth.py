@@ -36,9 +36,15 @@ class Principal:
 
 
 def presented_key(connection: HTTPConnection) -> str | None:
-    header = connection.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
+    """A key or token from `Authorization: Bearer|Token <secret>` (Deepgram clients send
+    `Token`), `X-API-Key`, or the browser form of Deepgram's sockets,
+    `Sec-WebSocket-Protocol: token, <secret>` (browsers cannot set headers)."""
+    scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("bearer", "token"):
+        return secret.strip() or None
+    protocols = connection.headers.get("sec-websocket-protocol", "").split(",")
+    if len(protocols) == 2 and protocols[0].strip().lower() in ("token", "bearer"):
+        return protocols[1].strip() or None
     return connection.headers.get("x-api-key") or None
 
 
@@ -81,6 +87,8 @@ def key_authenticator(database: Engine, token_secret: bytes, local_tenant: str |
     def check(connection: HTTPConnection) -> Principal:
         key = presented_key(connection)
         token = connection.query_params.get("token")
+        if key and key.startswith(tokens.TOKEN_PREFIX):  # a stream token as a bearer secret
+            key, token = None, key
         keyless = not token and (not key or key == LOCAL_KEY)
         if local_tenant is not None and keyless and is_loopback(connection):
             return Principal("local", TENANT, local_tenant)

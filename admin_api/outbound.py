@@ -192,3 +192,22 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
         return "the TLS handshake failed"
     return "the request failed"
+
+
+def read_url(url: str, timeout_s: float, allow_private: bool, max_bytes: int) -> bytes:
+    """The body at `url` (http or https), at most `max_bytes`, refused as `open_url` refuses;
+    raises `ValueError` with a readable reason (forbidden address, too large, unreachable)."""
+    if urlparse(url).scheme.lower() not in SCHEMES:
+        raise ValueError(f"{url[:200]!r}: use an http or https URL")
+    if not allow_private:
+        check_public(url)
+    body = bytearray()
+    try:
+        with open_url(url, timeout_s, allow_private) as response:
+            while chunk := response.read(1 << 16):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ValueError(f"{url[:200]}: larger than {max_bytes} bytes")
+    except (OSError, http.client.HTTPException, ForbiddenAddress) as exc:
+        raise ValueError(f"could not fetch {url[:200]}: {describe_failure(exc)}") from exc
+    return bytes(body)

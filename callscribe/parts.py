@@ -2,9 +2,11 @@
 environment) themselves, so each stays usable alone and this file is where a setting reaches
 the code that honours it."""
 
+import functools
 import sys
 from pathlib import Path
 
+from admin_api.outbound import read_url
 from admin_api.state import JobsConfig
 from callscribe.config import (
     EngineSettings,
@@ -15,12 +17,14 @@ from callscribe.config import (
     WorkerSettings,
 )
 from common.rules import RequestRules
-from service.config import Authenticator, BodyLimit, HotwordsFor, ServiceConfig
+from service.config import Authenticator, BodyLimit, HotwordsFor, ServiceConfig, SubmitJob
 from service.quotas import QuotaLimits
 from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
 from worker.config import BrokerConfig, WorkerConfig
 
+URL_TIMEOUT_S = 60.0
+"""How long a prerecorded request's URL may take to download."""
 WORKER_COMMAND = [sys.executable, "-m", "callscribe", "worker"]
 
 
@@ -29,6 +33,7 @@ def service_config(
     rules: RequestRules,
     authenticate: Authenticator | None,
     hotwords_for: HotwordsFor | None,
+    submit_job: SubmitJob | None = None,
     local: bool = False,
 ) -> ServiceConfig:
     """`local`: keyless callers on loopback are let in, so browsers' origins are checked."""
@@ -44,6 +49,13 @@ def service_config(
         authenticate=authenticate,
         hotwords_for=hotwords_for,
         local_origins=(*settings.allowed_origins, *settings.webrtc_origins) if local else None,
+        submit_job=submit_job,
+        fetch_audio=functools.partial(
+            read_url,
+            timeout_s=URL_TIMEOUT_S,
+            allow_private=settings.outbound_allow_private,
+            max_bytes=int(settings.max_upload_mb * 1_000_000),
+        ),
         quota_limits=QuotaLimits(
             settings.tenant_max_streams,
             settings.tenant_max_transcriptions,

@@ -27,6 +27,7 @@ import admin_api.main
 import service
 import telephony.routes
 from admin_api.auth import key_authenticator
+from admin_api.batch import batch_submitter
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
 from admin_api.state import AdminState, admin_state
@@ -124,12 +125,6 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         ensure_tenant(database, local_tenant, "Callers on this machine without a key")
     secret = token_secret(settings)
     authenticate = key_authenticator(database, secret, local_tenant)
-    asr = ServiceState.build(
-        transcriber,
-        parts.service_config(
-            settings, rules, authenticate, hotwords, local=local_tenant is not None
-        ),
-    )
     broker = parts.broker_config(settings)
     tasks = TaskQueue(make_celery(broker), database)
     admin = AdminState(
@@ -139,6 +134,17 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         max_active_lists=settings.hotwords_max_active_lists,
         publish=lambda tenant, name, version: bus.publish(HotwordChange(tenant, name, version)),
         jobs=parts.jobs_config(settings, rules, tasks.batch),
+    )
+    asr = ServiceState.build(
+        transcriber,
+        parts.service_config(
+            settings,
+            rules,
+            authenticate,
+            hotwords,
+            batch_submitter(database, admin.jobs),
+            local=local_tenant is not None,
+        ),
     )
     node = f"{socket.gethostname()}:{settings.port}"
     hub = CallHub(

@@ -9,7 +9,8 @@ prints the message and exits 2.
   (`CALLSCRIBE_LANGUAGES`); anything else must be one of them.
 - `check_call_id`, `check_leg`: ids that become database keys and recording file names.
 - `RequestRules.hotwords` (any list format), `funasr_hotwords` (FunASR clients' JSON or
-  comma-separated phrases) and `hotwords_file`: a request's own hot-words, within the limits.
+  comma-separated phrases), `phrase_hotwords` (plain phrases: Deepgram's keyterms) and
+  `hotwords_file`: a request's own hot-words, within the limits.
 - `RequestRules.file_options` / `stream_options`: a request's decode options, built from the
   deployment's defaults (languages, hot-words prompted per window, live windows and beam).
 """
@@ -19,6 +20,7 @@ import functools
 import json
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -94,18 +96,20 @@ def _hotwords_text(value: object) -> str | None:
     )
 
 
-def _build_index(text: str, limits: HotwordLimits, fmt: str) -> HotwordIndex:
+def _build_index(text: str, limits: HotwordLimits, fmt: str, source: str) -> HotwordIndex:
     with _INDEX_BUILDS:
-        return HotwordIndex(parse_hotwords(text, fmt, limits, source="hotwords field"))  # type: ignore[arg-type]
+        return HotwordIndex(parse_hotwords(text, fmt, limits, source=source))  # type: ignore[arg-type]
 
 
 _cached_index = functools.lru_cache(maxsize=32)(_build_index)
 
 
-def _request_index(text: str, limits: HotwordLimits, fmt: str = "auto") -> HotwordIndex:
+def _request_index(
+    text: str, limits: HotwordLimits, fmt: str = "auto", source: str = "hotwords field"
+) -> HotwordIndex:
     """Index of a request's list, within the list budgets (`HotwordLimits`)."""
     build = _cached_index if len(text) <= CACHED_LIST_CHARS else _build_index
-    return build(text, limits, fmt)
+    return build(text, limits, fmt, source)
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,19 @@ class RequestRules:
         if text.startswith("{"):
             return _request_index(text, self.hotword_limits)
         separators = "," if "," in text or "\n" in text else None
-        phrases = [p.strip() for p in text.replace("\n", ",").split(separators) if p.strip()]
-        return _request_index("\n".join(dict.fromkeys(phrases)), self.hotword_limits, "lines")
+        return self.phrase_hotwords(text.replace("\n", ",").split(separators))
+
+    def phrase_hotwords(
+        self, phrases: Iterable[str], source: str = "hotwords field"
+    ) -> HotwordIndex | None:
+        """Plain phrases (Deepgram's `keyterm`s and `keywords`, FunASR's list), one entry
+        each, duplicates and blanks dropped."""
+        kept = dict.fromkeys(p.strip() for p in phrases if p.strip())
+        if not kept:
+            return None
+        if any("\n" in p or "\t" in p for p in kept):
+            raise InvalidRequest("invalid_hotwords", "a hot-word phrase may not hold tabs or lines")
+        return _request_index("\n".join(kept), self.hotword_limits, "lines", source)
 
     async def hotwords_in_thread(self, text: object) -> HotwordIndex | None:
         """`hotwords`, parsed and indexed in a worker thread: a list at its limits takes a

@@ -15,7 +15,17 @@ from common.errors import install_error_handlers
 from service.browsers import LocalBrowserGuard
 from service.config import BodyLimit, ServiceConfig
 from service.limits import BodyLimits, BodySizeLimitMiddleware
-from service.routes import demo, funasr, health, hotwords, stream, transcriptions
+from service.routes import (
+    deepgram_flux,
+    deepgram_live,
+    deepgram_prerecorded,
+    demo,
+    funasr,
+    health,
+    hotwords,
+    stream,
+    transcriptions,
+)
 from service.state import ServiceState, service_state
 
 API_INFO = {
@@ -34,6 +44,7 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
         BodyLimit("", config.max_request_bytes, "CALLSCRIBE_MAX_REQUEST_KB"),
         (
             BodyLimit("/v1/audio/", config.max_upload_bytes, "CALLSCRIBE_MAX_UPLOAD_MB"),
+            BodyLimit("/v1/listen", config.max_upload_bytes, "CALLSCRIBE_MAX_UPLOAD_MB"),
             *config.body_limits,
         ),
     )
@@ -45,6 +56,9 @@ def install(app: FastAPI, config: ServiceConfig) -> None:
     app.include_router(hotwords.router)
     app.include_router(stream.router)
     app.include_router(funasr.router)
+    app.include_router(deepgram_live.router)
+    app.include_router(deepgram_prerecorded.router)
+    app.include_router(deepgram_flux.router)
     demo.install(app)  # the demo page at `/`; API docs stay at `/docs`
 
 

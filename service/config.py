@@ -17,6 +17,12 @@ Authenticator = Callable[[HTTPConnection], Awaitable[object]]
 HotwordsFor = Callable[[object], HotwordIndex | None]
 """A caller's standing hot-words (a tenant's active lists), given who `Authenticator` said it
 is."""
+FetchAudio = Callable[[str], bytes]
+"""The bytes at a URL a caller asked the service to transcribe (Deepgram's `{"url": ...}`);
+raises `ValueError` with the reason it will not or cannot."""
+SubmitJob = Callable[[object, bytes | None, str | None, str | None, str], str]
+"""`(caller, audio, url, language, webhook_url) -> job id`: queues a batch job whose result is
+posted to `webhook_url` (Deepgram's `callback`); raises `common.errors.ApiError` to refuse."""
 
 
 @dataclass(frozen=True)
@@ -67,5 +73,11 @@ class ServiceConfig:
     """Local mode (keyless callers on loopback are let in): the web origins, besides the
     server's own, whose pages may call it; every request's `Host` and `Origin` are then
     checked (`service.browsers`). None: no such check (every caller needs a key)."""
+    fetch_audio: FetchAudio | None = None
+    """Fetches prerecorded requests' URLs (the root: public addresses only, unless allowed, as
+    batch jobs do, within `max_upload_bytes`); None: URL requests are refused."""
+    submit_job: SubmitJob | None = None
+    """Queues prerecorded requests with a `callback` as batch jobs (the admin backend's);
+    None: such requests are refused."""
     quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
     """Per-tenant streams, transcriptions and requests per minute."""

@@ -6,7 +6,7 @@ it reaches `max_segment_s` (cut at its quietest moment in the second half, so wo
 split), or when the client commits. The open segment's audio is always available for partials.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,6 +63,12 @@ class Endpointer:
         self._position = 0  # stream samples the VAD has judged
         self._closed_until = 0  # end of the last closed segment
         self._reset_segment()
+
+    def set_silence_ms(self, silence_ms: int) -> None:
+        """Close segments after `silence_ms` of silence from now on (a client's new
+        end-of-turn setting)."""
+        self.options = replace(self.options, silence_ms=silence_ms)
+        self._silence = max(SAMPLE_RATE * silence_ms // 1000, self._pad)
 
     def _reset_segment(self) -> None:
         self.in_speech = False

@@ -5,11 +5,16 @@ Push 16 kHz mono audio in chunks of any size; events come out of `events` in ord
 - `partial` about every `partial_interval_s` of speech: a quick greedy decode of the open
   segment that continues after the previous partial's stable part (its text minus the last
   `rollback_tokens` tokens), so what is shown as stable never flickers;
+- `speech_started` when a segment opens (voice activity, before any words);
+- `eager_final` when the final prepared at a pause is ready while the speaker is still
+  silent: the segment's final word for word, unless `turn_resumed` follows (speech went on);
 - `final` when the segment ends (silence, maximum length, client commit): the file path's
   decode (hot-word retrieval from the last partial, beam search, word timestamps, correction),
   then `endpoint`. Finals are prepared during the closing silence, so they are usually ready
   the moment the endpoint is confirmed; in a long segment, the words settled before a pause
-  are committed and later decodes only take the audio after them (`commit.py`).
+  are committed and later decodes only take the audio after them (`commit.py`);
+- `utterance_end` once `utterance_end_ms` of audio passed without speech after a final's
+  last word.
 
 All decoding runs on the process-wide `DecodeScheduler`; a stream only keeps its own state.
 """
@@ -31,7 +36,18 @@ from asr_core.errors import AsrError
 from asr_core.hotwords import HotwordIndex
 from asr_core.streaming.commit import PARTIAL_PAST_CUT_S, Commit, agrees, candidate
 from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
-from asr_core.streaming.events import Endpoint, Error, Event, Final, Partial, WordTiming
+from asr_core.streaming.events import (
+    EagerFinal,
+    Endpoint,
+    Error,
+    Event,
+    Final,
+    Partial,
+    SpeechStarted,
+    TurnResumed,
+    UtteranceEnd,
+    WordTiming,
+)
 from asr_core.streaming.finals import FinalRequest
 from asr_core.streaming.scheduler import DecodeScheduler
 from asr_core.transcribe import TranscribeOptions, checked_options, next_prompt
@@ -80,6 +96,8 @@ class StreamingOptions:
     only what follows them (see `commit.py`); False: every final decodes its whole segment."""
     commit_min_speech_s: float = 3.0
     """Speech a segment must have before a pause for its words so far to be committed."""
+    utterance_end_ms: int | None = 1000
+    """Audio without speech after a final's last word before `utterance_end` (None: never)."""
 
 
 class StreamObserver:
@@ -110,6 +128,8 @@ class _Speculation:
     speech_end: int
     """A closed segment with the same start and end of speech has the same final."""
     decoding: _Decoding
+    eager_sent: bool = False
+    """Its text went out as an `eager_final`: if it is no final, `turn_resumed` must follow."""
 
 
 class StreamingRecognizer:
@@ -151,6 +171,11 @@ class StreamingRecognizer:
         self._emissions: deque[asyncio.Task] = deque()
         self._context: str | None = self.options.decoding.prompt
         self._last_language: str | None = None
+        self._utterance_end_at: int | None = None
+        """Stream sample at which `utterance_end` is due (after the last final's words)."""
+        self._last_word_end_ms = 0
+        self._speech_starts: dict[int, int] = {}
+        """Where the latest segments' speech started (a late final's utterance end)."""
         self._closed = False
 
     # -- input -----------------------------------------------------------------------------
@@ -168,6 +193,7 @@ class StreamingRecognizer:
         self._arrivals.append((self._endpointer.received, now))
         while self._arrivals and now - self._arrivals[0][1] > _ARRIVAL_LOG_S:
             self._arrivals.popleft()
+        self._maybe_utterance_end()
         if self._open:
             if self.options.emit_partials:
                 self._maybe_partial()
@@ -183,6 +209,16 @@ class StreamingRecognizer:
             self._finish(segment)
 
     @property
+    def received_ms(self) -> int:
+        """Audio received so far (the stream's clock)."""
+        return _ms(self._endpointer.received / SAMPLE_RATE)
+
+    @property
+    def segment_open(self) -> bool:
+        """Speech is under way: a segment is open (`commit` would close it)."""
+        return self._open
+
+    @property
     def next_segment(self) -> int:
         """Id of the next segment to start (where a hot-word swap takes effect)."""
         return self._segment_id + 1 if self._open else self._segment_id
@@ -192,6 +228,12 @@ class StreamingRecognizer:
         A callable is asked again at every segment start, so a list that changes meanwhile
         reaches the stream without another call."""
         self._hotwords = hotwords if callable(hotwords) else (lambda: hotwords)
+
+    def set_endpointing(self, silence_ms: int, speculate_after_ms: int | None = None) -> None:
+        """New end-of-utterance silence (and when the final is prepared), from now on."""
+        self._endpointer.set_silence_ms(silence_ms)
+        if speculate_after_ms is not None:
+            self.options = replace(self.options, speculate_after_ms=speculate_after_ms)
 
     async def close(self) -> None:
         """End of stream: finalize what is open and wait until every final is out."""
@@ -230,6 +272,13 @@ class StreamingRecognizer:
         self._next_partial_at = self._endpointer.speech_start + int(
             self.options.first_partial_s * SAMPLE_RATE
         )
+        speech_start = self._endpointer.speech_start
+        if self._utterance_end_at is not None and speech_start >= self._utterance_end_at:
+            self._emit(UtteranceEnd(self._last_word_end_ms))
+        self._utterance_end_at = None
+        self._speech_starts[self._segment_id] = speech_start
+        self._speech_starts.pop(self._segment_id - self.options.max_pending_finals - 2, None)
+        self._emit(SpeechStarted(self._segment_id, _ms(speech_start / SAMPLE_RATE)))
 
     def _finish(self, segment: ClosedSegment) -> None:
         segment_id = self._segment_id
@@ -239,6 +288,7 @@ class StreamingRecognizer:
         speculation, self._speculation = self._speculation, None
         if segment.too_short:
             if speculation is not None:
+                self._resumed(speculation)
                 speculation.decoding.task.cancel()
             return
         if speculation is not None and (speculation.start, speculation.speech_end) == (
@@ -248,6 +298,7 @@ class StreamingRecognizer:
             decoding = speculation.decoding
         else:
             if speculation is not None:
+                self._resumed(speculation)
                 speculation.decoding.task.cancel()
             decoding = self._decode_final(segment.audio, segment.start)
         previous = self._emissions[-1] if self._emissions else None
@@ -322,6 +373,36 @@ class StreamingRecognizer:
             self._emit(Error("decode_failed", f"segment {segment_id}: {exc.__class__.__name__}"))
             self.observer.error("decode_failed")
             return
+        text, words = self._text_and_words(decoding, result)
+        index = options.hotword_index
+        self._emit(
+            Final(
+                segment=segment_id,
+                text=text,
+                start_ms=_ms(segment.speech_start / SAMPLE_RATE),
+                end_ms=_ms(segment.speech_end / SAMPLE_RATE),
+                language=result.language,
+                words=words,
+                hotwords=list(dict.fromkeys(h for s in result.segments for h in s.hotwords)),
+                hotword_version=index.version if index is not None else None,
+                reason=segment.reason,
+            )
+        )
+        self._emit(Endpoint(segment_id, _ms(segment.end / SAMPLE_RATE), segment.reason))
+        if words and self.options.utterance_end_ms is not None:
+            self._utterance_end_after(segment_id, words[-1].end_ms)
+        self._context = next_prompt(self._context, result.segments, self.options.decoding)
+        self._last_language = result.language
+        self.observer.final_latency(time.monotonic() - self._arrival(segment.speech_end))
+        self.observer.final_decoded((segment.end - decoding.start) / SAMPLE_RATE, compute_s)
+        if self._held_partial is not None and len(self._emissions) <= 1:
+            held, self._held_partial = self._held_partial, None
+            if held.segment == self._segment_id and self._open:
+                self._emit(held)
+
+    @staticmethod
+    def _text_and_words(decoding: _Decoding, result) -> tuple[str, list[WordTiming]]:
+        """A final's text and word times in the stream (with the committed words first)."""
         offset = decoding.start / SAMPLE_RATE
         commit = decoding.commit
         words = [
@@ -338,29 +419,7 @@ class StreamingRecognizer:
             ),
         ]
         texts = [commit.text] if commit is not None else []
-        index = options.hotword_index
-        self._emit(
-            Final(
-                segment=segment_id,
-                text=join_text([*texts, *(s.text for s in result.segments)]),
-                start_ms=_ms(segment.speech_start / SAMPLE_RATE),
-                end_ms=_ms(segment.speech_end / SAMPLE_RATE),
-                language=result.language,
-                words=words,
-                hotwords=list(dict.fromkeys(h for s in result.segments for h in s.hotwords)),
-                hotword_version=index.version if index is not None else None,
-                reason=segment.reason,
-            )
-        )
-        self._emit(Endpoint(segment_id, _ms(segment.end / SAMPLE_RATE), segment.reason))
-        self._context = next_prompt(self._context, result.segments, self.options.decoding)
-        self._last_language = result.language
-        self.observer.final_latency(time.monotonic() - self._arrival(segment.speech_end))
-        self.observer.final_decoded((segment.end - decoding.start) / SAMPLE_RATE, compute_s)
-        if self._held_partial is not None and len(self._emissions) <= 1:
-            held, self._held_partial = self._held_partial, None
-            if held.segment == self._segment_id and self._open:
-                self._emit(held)
+        return join_text([*texts, *(s.text for s in result.segments)]), words
 
     # -- partials and speculation ------------------------------------------------------------
 
@@ -444,13 +503,55 @@ class StreamingRecognizer:
                 return
             # Speech resumed since: that guess is no final. Unless its decode has started
             # (its words may still be committed), it is dropped.
+            self._resumed(previous)
             if not previous.decoding.request.started:
                 previous.decoding.task.cancel()
         speculation = _Speculation(
             self._segment_id, start, speech_end, self._decode_final(audio.copy(), start)
         )
-        speculation.decoding.task.add_done_callback(lambda _: self._consider(speculation))
+        speculation.decoding.task.add_done_callback(lambda _: self._prepared(speculation))
         self._speculation = speculation
+
+    def _prepared(self, speculation: _Speculation) -> None:
+        self._offer_eager(speculation)
+        self._consider(speculation)
+
+    def _offer_eager(self, speculation: _Speculation) -> None:
+        """Send a prepared final as `eager_final` while the speaker is still silent. Not while
+        an earlier segment's final is out yet (events stay in segment order)."""
+        task = speculation.decoding.task
+        if (
+            self._closed
+            or speculation is not self._speculation
+            or not self._open
+            or speculation.segment != self._segment_id
+            or self._endpointer.speech_end != speculation.speech_end
+            or self._emissions
+            or task.cancelled()
+            or task.exception() is not None
+        ):
+            return
+        result, _ = task.result()
+        text, words = self._text_and_words(speculation.decoding, result)
+        if not text.strip():
+            return
+        speculation.eager_sent = True
+        self._emit(
+            EagerFinal(
+                segment=speculation.segment,
+                text=text,
+                start_ms=_ms(self._endpointer.speech_start / SAMPLE_RATE),
+                end_ms=_ms(speculation.speech_end / SAMPLE_RATE),
+                language=result.language,
+                words=words,
+            )
+        )
+
+    def _resumed(self, speculation: _Speculation) -> None:
+        """The speculation is no final: take back its `eager_final`, if one went out."""
+        if speculation.eager_sent:
+            speculation.eager_sent = False
+            self._emit(TurnResumed(speculation.segment))
 
     def _settle_speculation(self) -> None:
         """A finished speculation that speech has since gone past: offer its words."""
@@ -461,6 +562,7 @@ class StreamingRecognizer:
             and self._endpointer.speech_end > speculation.speech_end
         ):
             self._speculation = None
+            self._resumed(speculation)
             self._consider(speculation)
 
     def _consider(self, speculation: _Speculation) -> None:
@@ -509,6 +611,26 @@ class StreamingRecognizer:
             self._partial_task.cancel()
             self._partial_task = None
         self._held_partial = None
+
+    def _utterance_end_after(self, segment_id: int, last_word_end_ms: int) -> None:
+        """A final is out: `utterance_end` is due `utterance_end_ms` after its last word,
+        unless speech started again before that (perhaps while the final was decoded)."""
+        assert self.options.utterance_end_ms is not None
+        due = int((last_word_end_ms + self.options.utterance_end_ms) * SAMPLE_RATE / 1000)
+        next_start = self._speech_starts.get(segment_id + 1)
+        if next_start is not None:
+            if next_start >= due:
+                self._emit(UtteranceEnd(last_word_end_ms))
+            return
+        self._last_word_end_ms = last_word_end_ms
+        self._utterance_end_at = due
+        self._maybe_utterance_end()
+
+    def _maybe_utterance_end(self) -> None:
+        due = self._utterance_end_at
+        if due is not None and not self._open and self._endpointer.received >= due:
+            self._utterance_end_at = None
+            self._emit(UtteranceEnd(self._last_word_end_ms))
 
     # -- helpers -----------------------------------------------------------------------------
 

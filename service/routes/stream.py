@@ -2,13 +2,16 @@
 
 1. The client sends a JSON config (all fields optional):
    `{"encoding": "pcm_s16le", "sample_rate": 16000, "channels": 1, "language": "auto",
-     "hotwords": "...", "interim_results": true, "endpoint_silence_ms": 500, "max_segment_s": 20}`
+     "hotwords": "...", "interim_results": true, "endpoint_silence_ms": 500, "max_segment_s": 20,
+     "utterance_end_ms": 1000}`
    and gets `{"type": "ready", ...}` back.
 2. Then binary frames of audio in that encoding (PCM16 at 8, 16 or 48 kHz; μ-law or A-law at
    8 kHz), any size, and JSON control messages: `{"type": "hotwords", "hotwords": "..."}` (from
    the next segment), `{"type": "commit"}` (end the segment now), `{"type": "ping"}`, and
    `{"type": "end"}` (finish: the last final is sent, then `{"type": "closed"}`).
-3. The server sends `partial`, `final`, `endpoint` and `error` events as JSON.
+3. The server sends `partial`, `final`, `endpoint` and `error` events as JSON, and the turn
+   events voice bots use: `speech_started`, `eager_final` (the final prepared at a pause) and
+   `turn_resumed` (the speaker went on: that eager final is void), `utterance_end`.
 
 A bad frame or message gets an `error` event and the stream goes on; a bad config ends it with
 close code 4400. A stream has no length limit.
@@ -17,6 +20,7 @@ close code 4400. A stream has no length limit.
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import Literal
 
 from fastapi import APIRouter, WebSocket
@@ -62,6 +66,7 @@ class StreamConfig(BaseModel):
     interim_results: bool = True
     endpoint_silence_ms: int = Field(500, ge=100, le=5000)
     max_segment_s: float = Field(20.0, ge=2.0, le=30.0)
+    utterance_end_ms: int | None = Field(1000, ge=200, le=10_000)
 
     @model_validator(mode="after")
     def _g711_is_8k(self) -> "StreamConfig":
@@ -176,7 +181,10 @@ def _options(config: StreamConfig, state: ServiceState) -> StreamingOptions:
     endpoint = EndpointOptions(
         silence_ms=config.endpoint_silence_ms, max_segment_s=config.max_segment_s
     )
-    return rules.stream_options(rules.language(config.language), endpoint, config.interim_results)
+    options = rules.stream_options(
+        rules.language(config.language), endpoint, config.interim_results
+    )
+    return replace(options, utterance_end_ms=config.utterance_end_ms)
 
 
 async def _receive(

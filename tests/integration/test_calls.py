@@ -72,11 +72,13 @@ def test_a_two_leg_call_from_audio_to_stored_transcript(server, speech):
         silence = np.zeros(16_000, np.float32)
         feed_in_packets(session, "customer", mulaw_8k(np.concatenate([speech, silence])))
         feed_in_packets(session, "agent", to_int16(silence).tobytes(), 640)
-        finals = []
+        finals, seen = [], []
         while not finals:
             event = ws.receive_json()
+            seen.append(event["type"])
             if event["type"] == "final":
                 finals.append(event)
+        assert "speech_started" in seen  # the turn events reach call listeners too
         assert finals[0]["leg"] == "customer"
         assert finals[0]["call_id"] == session.id
         assert "tomorrow" in finals[0]["text"].lower()

@@ -87,7 +87,27 @@ def test_native_session_from_config_to_closed(client, speech):
     assert "tomorrow" in finals[0]["text"].lower()
     assert "meeting" in finals[1]["text"].lower()
     assert finals[0]["words"][0]["start_ms"] >= 0
-    assert events[-2]["type"] == "endpoint"
+    assert [e["type"] for e in events if e["type"] in ("final", "endpoint")][-1] == "endpoint"
+    assert [e["segment"] for e in events if e["type"] == "speech_started"] == [0, 1]
+    started = next(e for e in events if e["type"] == "speech_started")
+    assert started["start_ms"] <= finals[0]["start_ms"]
+
+
+def test_native_turn_events(client, speech):
+    """Voice-bot events: `utterance_end` once `utterance_end_ms` of silence follows a final's
+    last word; eager finals are never empty, and a `turn_resumed` takes one back."""
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_text(json.dumps({"language": "en", "utterance_end_ms": 600}))
+        assert ws.receive_json()["type"] == "ready"
+        for frame in frames(pcm(speech)):
+            ws.send_bytes(frame)
+        ws.send_text(json.dumps({"type": "end"}))
+        events = receive_until(ws, "closed")
+    ends = [e for e in events if e["type"] == "utterance_end"]
+    finals = [e for e in events if e["type"] == "final"]
+    assert len(ends) == 2
+    assert ends[0]["last_word_end_ms"] == finals[0]["words"][-1]["end_ms"]
+    assert all(e["text"] for e in events if e["type"] == "eager_final")
 
 
 def test_mulaw_8k_stream(client, tmp_path):
@@ -206,6 +226,8 @@ def test_a_stream_whose_finals_wait_keeps_reading_its_socket(transcriber, speech
         ws.send_text(json.dumps({"type": "ping"}))
         safety_net.start()
         first = ws.receive_json()
+        while first["type"] == "speech_started":  # voice activity needs no decode
+            first = ws.receive_json()
         gate.set()
         ws.send_text(json.dumps({"type": "end"}))
         events = receive_until(ws, "closed")

@@ -3,36 +3,20 @@
 log). Jobs run on the Celery worker; each tenant has a size limit and a limit on jobs queued or
 running at once."""
 
-import shutil
-import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlparse
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from admin_api.api.deps import PrincipalDep, SessionDep
-from admin_api.crud import audit, jobs
-from admin_api.models import Job, Tenant
-from admin_api.outbound import ForbiddenAddress, check_public
+from admin_api.batch import submit_batch
+from admin_api.crud import jobs
+from admin_api.models import Job
 from admin_api.schemas import DeliveryPublic, JobPublic
-from admin_api.state import AdminDep, JobsConfig
+from admin_api.state import AdminDep
 from common.errors import ApiError
 
 router = APIRouter(tags=["jobs"])
-
-CHUNK = 1 << 20
-
-
-def check_outbound(config: JobsConfig, name: str, url: str) -> None:
-    """422 for a URL the workers must not reach for a tenant (see `admin_api.outbound`)."""
-    if config.allow_private:
-        return
-    try:
-        check_public(url)
-    except ForbiddenAddress as exc:
-        raise ApiError(422, "forbidden_address", f"{name}: {exc}") from exc
 
 
 @router.post("/v1/jobs", status_code=202, response_model=JobPublic)
@@ -48,63 +32,17 @@ def create_job(
     ] = None,
     tenant_id: Annotated[str | None, Form(description="Admin keys only: whose job")] = None,
 ) -> Job:
-    config = admin.jobs
-    owner = tenant_id if principal.is_admin else principal.tenant_id
-    if owner is None or session.get(Tenant, owner) is None:
-        raise ApiError(422, "tenant_required", "admin keys name the tenant (tenant_id)")
-    if (file is None) == (url is None):
-        raise ApiError(422, "invalid_request", "send either a file or a url")
-    for name, value in (("url", url), ("webhook_url", webhook_url)):
-        if value is not None and urlparse(value).scheme not in ("http", "https"):
-            raise ApiError(422, "invalid_request", f"{name}: use an http or https URL")
-        if value is not None:
-            check_outbound(config, name, value)
-    language = config.rules.language(language)
-    limits = jobs.settings_of(session, owner)
-    max_active = limits.max_active_jobs or config.max_active
-    if jobs.active_batch_jobs(session, owner) >= max_active:
-        raise ApiError(
-            429, "too_many_jobs", f"{max_active} jobs are queued or running; wait for one to end"
-        )
-    job = Job(
-        id=uuid.uuid4().hex,
-        tenant_id=owner,
-        kind="batch",
-        source_url=url,
-        file_name=file.filename if file is not None else Path(urlparse(url).path).name or None,
+    return submit_batch(
+        admin.jobs,
+        session,
+        principal,
+        source=None if file is None else file.file,
+        file_name=None if file is None else file.filename,
+        url=url,
         language=language,
         webhook_url=webhook_url,
+        tenant_id=tenant_id,
     )
-    if file is not None:
-        max_bytes = int((limits.job_max_mb or config.max_mb) * 1_000_000)
-        _save(file, jobs.input_path(config.directory, job.id), max_bytes)
-    if webhook_url is not None:
-        jobs.webhook_secret(session, owner)  # made now, so the tenant can read it first
-    session.add(job)
-    audit.record(session, principal.key_prefix, "job.create", owner, job.id)
-    session.commit()
-    session.refresh(job)
-    if config.enqueue is not None:
-        config.enqueue(job.id)
-    return job
-
-
-def _save(file: UploadFile, path: Path, max_bytes: int) -> None:
-    """Copy the upload next to the job, refusing more than the tenant's limit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    copied = 0
-    with path.open("wb") as out:
-        while chunk := file.file.read(CHUNK):
-            copied += len(chunk)
-            if copied > max_bytes:
-                out.close()
-                shutil.rmtree(path.parent, ignore_errors=True)
-                raise ApiError(
-                    413,
-                    "payload_too_large",
-                    f"the upload exceeds this tenant's job limit of {max_bytes / 1_000_000:g} MB",
-                )
-            out.write(chunk)
 
 
 @router.get("/v1/jobs", response_model=list[JobPublic])

@@ -4,7 +4,7 @@ webhook, and batch limits (the limits need an admin key)."""
 from fastapi import APIRouter
 
 from admin_api.api.deps import PrincipalDep, SessionDep, TenantDep
-from admin_api.api.routes.jobs import check_outbound
+from admin_api.batch import check_outbound
 from admin_api.crud import audit, jobs, search
 from admin_api.models import TenantSettings
 from admin_api.schemas import TenantSettingsPublic, TenantSettingsUpdate
