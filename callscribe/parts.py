@@ -17,6 +17,7 @@ from callscribe.config import (
 from common.rules import RequestRules
 from service.config import Authenticator, HotwordsFor, ServiceConfig
 from service.quotas import QuotaLimits
+from telephony.asr_pool import AsrPoolConfig
 from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
 from worker.config import BrokerConfig, WorkerConfig
@@ -39,6 +40,7 @@ def service_config(
         final_batch=settings.stream_final_batch,
         authenticate=authenticate,
         hotwords_for=hotwords_for,
+        max_streams=settings.max_streams,
         quota_limits=QuotaLimits(
             settings.tenant_max_streams,
             settings.tenant_max_transcriptions,
@@ -64,6 +66,14 @@ def calls_config(settings: Settings, node: str) -> CallsConfig:
         max_calls=settings.max_calls,
         recordings_dir=Path(settings.var_dir) / "recordings" if settings.record_calls else None,
     )
+
+
+def asr_pool_config(settings: Settings) -> AsrPoolConfig | None:
+    """Where this gateway's calls are decoded: None in this process, else on these cores."""
+    if not settings.asr_urls:
+        return None
+    assert settings.asr_service_key is not None  # Settings checks it
+    return AsrPoolConfig(urls=settings.asr_urls, service_key=settings.asr_service_key)
 
 
 def sip_config(settings: Settings) -> SipConfig:
