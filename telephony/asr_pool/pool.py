@@ -155,6 +155,8 @@ class AsrPool:
         self.metrics.streams.labels(core=core.name).set(core.mine)
 
     def left(self, core: Core) -> None:
+        """A leg no longer streams to `core` (its last report counted it, or `placed` did)."""
+        core.streams = max(0, core.streams - 1)
         core.mine = max(0, core.mine - 1)
         self.metrics.streams.labels(core=core.name).set(core.mine)
 

@@ -50,8 +50,9 @@ CALL_S = 120
 
 
 class PoolStack:
-    def __init__(self, postgres, folder: Path) -> None:
+    def __init__(self, postgres, folder: Path, clip_ms: int) -> None:
         self.postgres = postgres
+        self.clip_ms = clip_ms
         self.folder = folder
         self.database_url = postgres.new_database()
         migrate.upgrade(self.database_url)
@@ -110,8 +111,9 @@ class PoolStack:
             argv, cwd=self.folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
 
-    def calls(self, count: int, pause_ms: int) -> subprocess.Popen:
-        """`count` calls at once streaming the clip, each staying `pause_ms` after it."""
+    def calls(self, count: int, linger_ms: int = 2000) -> subprocess.Popen:
+        """`count` calls at once streaming the clip, each staying `linger_ms` after it."""
+        pause_ms = self.clip_ms + linger_ms  # the pause starts with the audio
         return self.sipp(SPEECH, *speech_keys(pause_ms), "-m", str(count), "-l", str(count))
 
     def finished(self, sipp: subprocess.Popen, timeout_s: float = CALL_S) -> None:
@@ -196,8 +198,7 @@ def stack(postgres_server, tmp_path_factory) -> Iterator[PoolStack]:
         parts += [espeak_audio(sentence, folder), pause]
     clip = np.concatenate(parts)
     (folder / "speech.wav").write_bytes(encode(clip, 16_000, "pcm_mulaw", "wav", out_rate=8000))
-    stack = PoolStack(postgres_server, folder)
-    stack.clip_ms = int(len(clip) / 16)
+    stack = PoolStack(postgres_server, folder, int(len(clip) / 16))
     try:
         started = time.monotonic()
         stack.start()
@@ -212,7 +213,7 @@ def healthy(stack) -> dict[str, list[TranscriptSegment]]:
     """Two calls at once on the healthy pair (one per core: each takes one stream); while
     they run, a third is refused at admission."""
     before = stack.call_ids()
-    calls = stack.calls(2, stack.clip_ms + 2000)
+    calls = stack.calls(2)
     try:
         running = stack.wait("two calls active", lambda: len(stack.call_ids() - before) == 2)
         new = stack.call_ids() - before
@@ -237,7 +238,7 @@ def test_a_core_killed_mid_call_loses_no_sentence_and_a_restarted_core_takes_str
     stack, healthy
 ):
     before = stack.call_ids()
-    call = stack.calls(1, 2000)
+    call = stack.calls(1)
     victim = None
     try:
         new = stack.wait("the call is active", lambda: stack.call_ids() - before)
@@ -281,7 +282,7 @@ def test_a_core_killed_mid_call_loses_no_sentence_and_a_restarted_core_takes_str
         60,
     )
     before = stack.call_ids()
-    stack.finished(stack.calls(2, 1000))
+    stack.finished(stack.calls(2))
     new = stack.call_ids() - before
     stack.wait("the calls ended", lambda: not stack.active(new), 60)
     for call_id in new:
