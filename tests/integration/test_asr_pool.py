@@ -295,8 +295,7 @@ def test_only_the_service_key_streams_for_a_tenant(stack):
 
     def refused(headers: dict) -> tuple[int, str]:
         with connect(core, additional_headers=headers) as socket:
-            socket.send(json.dumps({"language": "en"}))
-            error = json.loads(socket.recv(30))
+            error = json.loads(socket.recv(30))  # refused before any config or audio
             with pytest.raises(ConnectionClosed) as closed:
                 socket.recv(30)
         return closed.value.rcvd.code, error["message"]
