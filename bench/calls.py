@@ -186,12 +186,17 @@ def gateway_runs(server: CallscribeServer, key: str, clips, counts, seconds: flo
     return runs
 
 
-def hop_runs(url: str, key: str, clips, counts, seconds: float, rounds: int) -> dict:
+def hop_runs(
+    url: str, key: str, clips, counts, seconds: float, rounds: int, model: str | None
+) -> dict:
     """The same calls on a gateway decoding them itself and on a gateway streaming them to an
     ASR core over the hop (`CALLSCRIBE_ASR_URLS`), alternating, in one run."""
     service_key = "bench-service-key"
-    local = keyed_server(url)
-    core = keyed_server(url, CALLSCRIBE_ASR_SERVICE_KEY=service_key, CALLSCRIBE_MAX_STREAMS="64")
+    common = {"CALLSCRIBE_MODEL": model} if model else {}
+    local = keyed_server(url, **common)
+    core = keyed_server(
+        url, CALLSCRIBE_ASR_SERVICE_KEY=service_key, CALLSCRIBE_MAX_STREAMS="64", **common
+    )
     servers = [local, core]
     try:
         for server in servers:
@@ -200,6 +205,7 @@ def hop_runs(url: str, key: str, clips, counts, seconds: float, rounds: int) -> 
             url,
             CALLSCRIBE_ASR_SERVICE_KEY=service_key,
             CALLSCRIBE_ASR_URLS=core.url.replace("http", "ws", 1),
+            **common,
         )
         servers.append(hop)
         hop.start()
@@ -221,6 +227,7 @@ def hop_runs(url: str, key: str, clips, counts, seconds: float, rounds: int) -> 
             run = {
                 name: {
                     **latency_report(found),
+                    "error_codes": sorted({e.get("code", "?") for r in found for e in r.errors}),
                     "cpu_s_per_call_minute": {
                         role: round(used / minutes / rounds, 2)
                         for role, used in cpu[name].items()
@@ -254,6 +261,7 @@ def main() -> None:
         "to an ASR core process (CALLSCRIBE_ASR_URLS), alternating",
     )
     parser.add_argument("--rounds", type=int, default=1, help="With --hop: repeat each K")
+    parser.add_argument("--model", help="With --hop: CALLSCRIBE_MODEL of every process")
     args = parser.parse_args()
 
     clips = [Clip(u, decode_audio(u.path)) for u in read_manifest(testdata_dir() / "manifest.tsv")]
@@ -264,7 +272,10 @@ def main() -> None:
         database.dispose()
         report: dict = {"benchmark": "calls", "audio_s_per_call": args.seconds}
         if args.hop:
-            report["hop"] = hop_runs(url, key.secret, clips, counts, args.seconds, args.rounds)
+            report["model"] = args.model or "whisper-base"
+            report["hop"] = hop_runs(
+                url, key.secret, clips, counts, args.seconds, args.rounds, args.model
+            )
         else:
             server = keyed_server(url)
             server.start()

@@ -99,6 +99,14 @@ class RemoteRecognizer:
     # -- streaming to a core -----------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._stream()
+        except Exception:  # a bug here must not pass silently: the leg's listeners are told
+            logger.exception("call leg's ASR stream failed", extra={"call": self.request.call_id})
+            self._emit(Error("asr_failed", f"{self._name}: the stream to the ASR cores failed"))
+
+    async def _stream(self) -> None:
+        """Connect, stream, move on a drop; returns once the core sent its last final."""
         lost_at: float | None = None
         avoid: Core | None = None
         while True:

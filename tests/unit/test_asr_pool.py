@@ -6,8 +6,11 @@ import asyncio
 
 import pytest
 
+from asr_core.hotwords import render_hotwords
 from asr_core.streaming import Endpoint, Final, Partial
+from common.rules import RequestRules
 from telephony.asr_pool import AsrPool, AsrPoolConfig
+from telephony.asr_pool.client import StreamRequest
 from telephony.asr_pool.replay import Renumbering, ReplayBuffer
 
 URLS = ("ws://asr-1:7860", "ws://asr-2:7860")
@@ -105,3 +108,16 @@ def test_asr_urls_must_be_core_addresses(url):
         Settings(_env_file=None, asr_urls=url, asr_service_key="k")
     with pytest.raises(ValueError, match="CALLSCRIBE_ASR_SERVICE_KEY"):
         Settings(_env_file=None, asr_urls="ws://asr:7860")
+
+
+def test_a_calls_own_phrases_reach_the_core_as_a_list_it_reads():
+    rules = RequestRules(languages=("en",))
+    phrases = rules.hotwords('{"Siobhan Nakamura": 4, "Zyntrax": 1}')
+    text = render_hotwords(phrases.hotwords, "json")
+    config = StreamRequest("acme", "call-1", "agent", None, text).config()
+    assert config["language"] == "auto" and config["sample_rate"] == 16000
+    again = rules.hotwords(config["hotwords"])
+    assert [(h.phrase, h.weight) for h in again.hotwords.entries] == [
+        ("Siobhan Nakamura", 4.0),
+        ("Zyntrax", 1.0),
+    ]
