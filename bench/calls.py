@@ -186,6 +186,52 @@ def gateway_runs(server: CallscribeServer, key: str, clips, counts, seconds: flo
     return runs
 
 
+class Transit:
+    """What the hop itself adds to each final, whatever the decoder's backlog: the mean end of
+    speech -> final as the gateway sees it (audio pushed -> final back) minus the same as the
+    core sees it (audio arrived -> final sent), over the same finals, from both /metrics."""
+
+    GATEWAY = "callscribe_asr_pool_end_of_speech_to_final_seconds"
+    CORE = "callscribe_end_of_speech_to_final_seconds"
+
+    def __init__(self, gateway: CallscribeServer, core: CallscribeServer) -> None:
+        self.gateway, self.core = gateway, core
+        self.totals = {"gateway": [0.0, 0.0], "core": [0.0, 0.0]}
+        self._before: dict[str, tuple[float, float]] = {}
+
+    def _read(self) -> dict[str, tuple[float, float]]:
+        found = {}
+        for role, server, name in (
+            ("gateway", self.gateway, self.GATEWAY),
+            ("core", self.core, self.CORE),
+        ):
+            text = httpx.get(f"{server.url}/metrics", timeout=10).text
+            values = dict(
+                line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(name + "_")
+            )
+            found[role] = (float(values[f"{name}_sum"]), float(values[f"{name}_count"]))
+        return found
+
+    def start(self) -> None:
+        self._before = self._read()
+
+    def stop(self) -> None:
+        for role, (total, count) in self._read().items():
+            self.totals[role][0] += total - self._before[role][0]
+            self.totals[role][1] += count - self._before[role][1]
+
+    def mean_ms(self) -> dict:
+        (gateway_s, gateway_n), (core_s, core_n) = self.totals["gateway"], self.totals["core"]
+        if not gateway_n or not core_n:
+            return {}
+        return {
+            "finals": [int(gateway_n), int(core_n)],
+            "gateway_mean_ms": round(gateway_s / gateway_n * 1000, 1),
+            "core_mean_ms": round(core_s / core_n * 1000, 1),
+            "added_ms": round((gateway_s / gateway_n - core_s / core_n) * 1000, 1),
+        }
+
+
 def hop_runs(
     url: str, key: str, clips, counts, seconds: float, rounds: int, model: str | None
 ) -> dict:
@@ -216,11 +262,16 @@ def hop_runs(
             minutes = sum(len(playlist_audio(p)) for p in playlists) / SR / 60
             results: dict[str, list] = {"in_process": [], "hop": []}
             cpu: dict[str, dict[str, float]] = {"in_process": {}, "hop": {}}
+            transit = Transit(hop, core)
             for _ in range(rounds):
                 for name, gateway in (("in_process", local), ("hop", hop)):
                     driver = calls_driver(gateway, tokens[name], playlists, count)
                     before = {p: server_cpu_s(p.process.pid) for p in (gateway, core)}
+                    if name == "hop":
+                        transit.start()
                     results[name] += asyncio.run(driver())
+                    if name == "hop":
+                        transit.stop()
                     for role, process in (("gateway", gateway), ("core", core)):
                         used = server_cpu_s(process.process.pid) - before[process]
                         cpu[name][role] = cpu[name].get(role, 0.0) + used
@@ -242,6 +293,7 @@ def hop_runs(
                 for stat in ("p50", "p95")
                 if stat in finals["hop"] and stat in finals["in_process"]
             }
+            run["hop_transit_mean_ms"] = transit.mean_ms()
             runs[str(count)] = run
             print(json.dumps({str(count): run}), flush=True)
         return runs

@@ -68,6 +68,7 @@ class RemoteRecognizer:
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         self._buffer.append(pcm)
         self._arrivals.append((self._buffer.end, time.monotonic()))
+        self._forget_arrivals()
         self._wrote.set()
 
     async def commit(self) -> None:
@@ -238,6 +239,10 @@ class RemoteRecognizer:
         pushed = next((at for position, at in self._arrivals if position >= end), None)
         if pushed is not None:
             self.pool.metrics.final_latency_seconds.observe(time.monotonic() - pushed)
+        self._forget_arrivals()
+
+    def _forget_arrivals(self) -> None:
+        """Arrival times of audio no longer kept are not needed (bounded like the audio)."""
         while self._arrivals and self._arrivals[0][0] < self._buffer.start:
             self._arrivals.popleft()
 
