@@ -1,6 +1,7 @@
 """Who is calling: API keys from the `Authorization: Bearer` or `X-API-Key` header, and
 short-lived tokens in the query (`?token=`) for browsers on the ASR endpoints."""
 
+import hmac
 import ipaddress
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from admin_api import tokens
-from admin_api.models import ApiKey
+from admin_api.models import ApiKey, Tenant
 from admin_api.security import matches, split_prefix
 from common.errors import Unauthorized
 
@@ -19,6 +20,10 @@ TENANT = "tenant"
 LOCAL_KEY = "local"
 """The key an OpenAI SDK (which always sends one) passes in local mode to act as the local
 tenant; any other key must be a valid callscribe key."""
+GATEWAY = "gateway"
+"""A gateway streaming a call to an ASR core with the service key, for the tenant it names."""
+GATEWAY_TENANT_HEADER = "x-callscribe-tenant"
+MAX_TENANT_ID_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,42 @@ def key_authenticator(database: Engine, token_secret: bytes, local_tenant: str |
         )
 
     async def authenticate(connection: HTTPConnection) -> Principal:
+        return await run_in_threadpool(check, connection)
+
+    return authenticate
+
+
+def gateway_authenticator(inner, database: Engine, service_key: str | None):
+    """The ASR service's hook on an ASR core: a request naming a tenant
+    (`X-Callscribe-Tenant`) is a gateway's stream, let in only with the deployment's service key
+    (`CALLSCRIBE_ASR_SERVICE_KEY`) and acting for that tenant alone (its quotas, its hot-word
+    lists); every other request goes to `inner` (tenant keys, tokens). A tenant key naming a
+    tenant, even its own, is refused: only gateways act for a tenant they name."""
+
+    def check(connection: HTTPConnection) -> Principal:
+        tenant_id = connection.headers.get(GATEWAY_TENANT_HEADER, "")
+        presented = presented_key(connection) or ""
+        if not service_key:
+            raise Unauthorized("this ASR core takes no gateway streams (no service key is set)")
+        if not hmac.compare_digest(presented.encode(), service_key.encode()):
+            raise Unauthorized(
+                f"{GATEWAY_TENANT_HEADER} is for gateways: the service key is not valid"
+            )
+        if not tenant_id or len(tenant_id) > MAX_TENANT_ID_CHARS:
+            raise Unauthorized(f"a gateway names its tenant in {GATEWAY_TENANT_HEADER}")
+        with Session(database) as session:
+            if session.get(Tenant, tenant_id) is None:
+                raise Unauthorized(f"no tenant {tenant_id[:MAX_TENANT_ID_CHARS]!r}")
+        return Principal(GATEWAY, GATEWAY, tenant_id)
+
+    async def authenticate(connection: HTTPConnection) -> object:
+        named = GATEWAY_TENANT_HEADER in connection.headers
+        if not named:
+            if service_key and hmac.compare_digest(
+                (presented_key(connection) or "").encode(), service_key.encode()
+            ):
+                raise Unauthorized(f"a gateway names its tenant in {GATEWAY_TENANT_HEADER}")
+            return await inner(connection)
         return await run_in_threadpool(check, connection)
 
     return authenticate

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from asr_core.engines.funaudio.options import FunAudioOptions, SglangOptions
@@ -213,6 +213,18 @@ class ServerSettings(_Group):
         description="Most live finals of different streams decoded in one batch (1 on a CPU, "
         "where a batch costs about as much as its finals one by one; more on a GPU)",
     )
+    max_streams: int = Field(
+        0,
+        ge=0,
+        description="Live sockets (/v1/stream, FunASR) this process carries at once; past it "
+        "new ones are refused with 4429, and gateways place their calls on other ASR cores "
+        "(0: no limit)",
+    )
+    asr_service_key: str | None = Field(
+        None,
+        description="The key gateways present to ASR cores (the same on both): with it a "
+        "stream names the tenant it carries (unset: this process takes no gateway streams)",
+    )
     tenant_max_streams: int = Field(20, ge=1, description="Live streams per tenant at once")
     tenant_max_transcriptions: int = Field(4, ge=1, description="File jobs per tenant at once")
     tenant_requests_per_minute: int = Field(600, ge=1)
@@ -235,6 +247,11 @@ class TelephonySettings(_Group):
     """Calls: how many, their recordings, the gateways (AudioSocket, SIP, WebRTC)."""
 
     max_calls: int = Field(32, ge=1, description="Calls this process takes at once")
+    asr_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="ASR cores this gateway streams its calls to, comma-separated "
+        "(`ws://asr-1:7860,ws://asr-2:7860`; unset: calls are decoded in this process)",
+    )
     record_calls: bool = Field(True, description="Keep a 16 kHz WAV per call leg in var_dir")
     node_lease_s: float = Field(
         60.0,
@@ -294,6 +311,20 @@ class TelephonySettings(_Group):
         description="Web origins whose pages may embed captions (load /demo/callscribe-webrtc.js "
         "and post WebRTC offers cross-origin), comma-separated (unset: none)",
     )
+
+    @field_validator("asr_urls", mode="before")
+    @classmethod
+    def _parse_asr_urls(cls, value: object) -> object:
+        urls = comma_list(value)
+        for url in urls if isinstance(urls, tuple) else ():
+            parts = urlsplit(url)
+            if (
+                parts.scheme not in ("ws", "wss")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+            ):
+                raise ValueError(f"{url!r} is not an ASR core's address (ws://host:port or wss://)")
+        return urls
 
     @field_validator("sip_allow", mode="before")
     @classmethod
@@ -387,6 +418,14 @@ class Settings(
     LogSettings,
 ):
     """Every setting of a deployment (one process reads all, and uses its part's)."""
+
+    @model_validator(mode="after")
+    def _gateways_need_the_service_key(self) -> "Settings":
+        if self.asr_urls and not self.asr_service_key:
+            raise ValueError(
+                "CALLSCRIBE_ASR_URLS needs CALLSCRIBE_ASR_SERVICE_KEY (the cores' service key)"
+            )
+        return self
 
     def decode_plan(self, role: Role) -> DecodePlan:
         cores = os.cpu_count() or 1

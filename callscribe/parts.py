@@ -19,6 +19,7 @@ from callscribe.config import (
 from common.rules import RequestRules
 from service.config import Authenticator, BodyLimit, HotwordsFor, ServiceConfig, SubmitJob
 from service.quotas import QuotaLimits
+from telephony.asr_pool import AsrPoolConfig
 from telephony.hub import CallsConfig
 from telephony.sip.config import SipConfig
 from worker.config import BrokerConfig, WorkerConfig
@@ -56,6 +57,7 @@ def service_config(
             allow_private=settings.outbound_allow_private,
             max_bytes=int(settings.max_upload_mb * 1_000_000),
         ),
+        max_streams=settings.max_streams,
         quota_limits=QuotaLimits(
             settings.tenant_max_streams,
             settings.tenant_max_transcriptions,
@@ -99,6 +101,14 @@ def calls_config(settings: Settings, node: str) -> CallsConfig:
         max_calls=settings.max_calls,
         recordings_dir=Path(settings.var_dir) / "recordings" if settings.record_calls else None,
     )
+
+
+def asr_pool_config(settings: Settings) -> AsrPoolConfig | None:
+    """Where this gateway's calls are decoded: None in this process, else on these cores."""
+    if not settings.asr_urls:
+        return None
+    assert settings.asr_service_key is not None  # Settings checks it
+    return AsrPoolConfig(urls=settings.asr_urls, service_key=settings.asr_service_key)
 
 
 def sip_config(settings: Settings) -> SipConfig:

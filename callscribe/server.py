@@ -26,7 +26,7 @@ from starlette.requests import HTTPConnection
 import admin_api.main
 import service
 import telephony.routes
-from admin_api.auth import key_authenticator
+from admin_api.auth import gateway_authenticator, key_authenticator
 from admin_api.batch import batch_submitter
 from admin_api.hotreload import HotwordBus, HotwordChange, InProcessBus, RedisBus, TenantHotwords
 from admin_api.models import Tenant
@@ -38,6 +38,7 @@ from service.app import API_INFO
 from service.state import ServiceState, service_state
 from telephony.adapters.audiosocket import AudioSocketServer
 from telephony.adapters.reservations import Reservations
+from telephony.asr_pool import AsrPool
 from telephony.hub import CallHub
 from telephony.leases import NodeLeases
 from telephony.state import TelephonyState, telephony_state
@@ -125,6 +126,8 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         ensure_tenant(database, local_tenant, "Callers on this machine without a key")
     secret = token_secret(settings)
     authenticate = key_authenticator(database, secret, local_tenant)
+    # Only the ASR service's routes let a gateway's service key act for the tenant it names.
+    streams_authenticate = gateway_authenticator(authenticate, database, settings.asr_service_key)
     broker = parts.broker_config(settings)
     tasks = TaskQueue(make_celery(broker), database)
     admin = AdminState(
@@ -140,7 +143,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         parts.service_config(
             settings,
             rules,
-            authenticate,
+            streams_authenticate,
             hotwords,
             batch_submitter(database, admin.jobs),
             local=local_tenant is not None,
@@ -156,6 +159,7 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         rules,
         hotwords_for=hotwords,
         after_call=tasks.postcall if settings.postcall else None,
+        pool=asr_pool(settings, asr),
     )
     reservations = Reservations(max_per_tenant=settings.tenant_max_reservations)
     gateways = TelephonyState(
@@ -179,6 +183,13 @@ def build_services(settings: Settings, transcriber: Transcriber, database: Engin
         sip=sip_gateway(settings, hub, database) if settings.sip_port is not None else None,
         worker=embedded_worker(settings) if settings.worker_embedded else None,
     )
+
+
+def asr_pool(settings: Settings, asr: ServiceState) -> AsrPool | None:
+    """The ASR cores this process's calls are decoded on (`CALLSCRIBE_ASR_URLS`); None: on its
+    own scheduler. The hop's metrics join the process's `/metrics`."""
+    config = parts.asr_pool_config(settings)
+    return AsrPool(config, asr.metrics.registry) if config is not None else None
 
 
 def sip_gateway(settings: Settings, hub: CallHub, database: Engine) -> "SipGateway":

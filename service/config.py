@@ -81,3 +81,7 @@ class ServiceConfig:
     None: such requests are refused."""
     quota_limits: QuotaLimits = field(default_factory=QuotaLimits)
     """Per-tenant streams, transcriptions and requests per minute."""
+    max_streams: int = 0
+    """Live sockets (`/v1/stream`, FunASR) this process carries at once, all callers together;
+    past it new ones are refused with 4429 (0: no limit). Gateways streaming to a pool of ASR
+    cores read the count and the limit from `/healthz` to place their calls."""

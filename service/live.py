@@ -170,13 +170,20 @@ def new_recognizer(
 async def accept(
     websocket: WebSocket, state: ServiceState, subprotocol: str | None = None
 ) -> Slot | None:
-    """Accept the socket, authenticate the caller and take one of their tenant's stream slots.
-    A refused caller gets an error event, then close code 4401 (not authenticated) or 4429
-    (over a limit) with the reason: accepting first lets the client read why."""
+    """Accept the socket, authenticate the caller and take one of this process's stream slots
+    and one of their tenant's. A refused caller gets an error event, then close code 4401 (not
+    authenticated) or 4429 (over a limit) with the reason: accepting first lets the client read
+    why."""
     await websocket.accept(subprotocol=subprotocol)
     try:
         principal = await identify(websocket, state.config.authenticate)
-        return state.quotas.stream(principal)
+        here = state.streams.take()
+        try:
+            tenant = state.quotas.stream(principal)
+        except TooManyRequests:
+            here.release()
+            raise
+        return Slot(tenant.release, here.release)
     except (Unauthorized, TooManyRequests) as exc:
         close_code = UNAUTHORIZED_CLOSE if isinstance(exc, Unauthorized) else RATE_LIMITED_CLOSE
         with contextlib.suppress(Exception):

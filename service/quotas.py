@@ -8,6 +8,7 @@ hook, admin keys) are not limited here; the service's global limits still apply 
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.errors import TooManyRequests
@@ -31,13 +32,13 @@ def tenant_of(principal: object) -> str | None:
 class Slot:
     """One admitted stream or transcription; `release` exactly once (idempotent)."""
 
-    def __init__(self, quotas: "TenantQuotas | None" = None, key: tuple[str, str] | None = None):
-        self._quotas, self._key = quotas, key
+    def __init__(self, *releases: Callable[[], None]) -> None:
+        self._releases = list(releases)
 
     def release(self) -> None:
-        if self._quotas is not None and self._key is not None:
-            self._quotas._release(self._key)
-            self._quotas = None
+        releases, self._releases = self._releases, []
+        for release in reversed(releases):
+            release()
 
     def __enter__(self) -> "Slot":
         return self
@@ -75,7 +76,7 @@ class TenantQuotas:
                 )
             self._take_token(tenant)
             self._in_use[key] = self._in_use.get(key, 0) + 1
-        return Slot(self, key)
+        return Slot(lambda: self._release(key))
 
     def in_use(self, tenant: str, kind: str) -> int:
         return self._in_use.get((tenant, kind), 0)
@@ -103,3 +104,37 @@ class TenantQuotas:
                 self._in_use[key] = left
             else:
                 self._in_use.pop(key, None)
+
+
+BUSY_RETRY_S = 5
+
+
+class ProcessStreams:
+    """The live streams this process carries, all callers together. A gateway's pool of ASR
+    cores reads the count from `/healthz` to place new streams; past `limit` a new stream is
+    refused (4429) so that the pool moves on to another core instead of overloading this one."""
+
+    def __init__(self, limit: int = 0) -> None:
+        self.limit = limit
+        """Most streams at once (0: no limit)."""
+        self._lock = threading.Lock()
+        self._open = 0
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+    def take(self) -> Slot:
+        with self._lock:
+            if self.limit and self._open >= self.limit:
+                raise TooManyRequests(
+                    f"busy: this ASR process already carries {self.limit} live streams "
+                    "(its limit); retry on another",
+                    retry_after_s=BUSY_RETRY_S,
+                )
+            self._open += 1
+        return Slot(self._release)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._open -= 1

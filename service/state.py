@@ -12,7 +12,7 @@ from asr_core.streaming import DecodeScheduler, decode_finals
 from asr_core.transcribe import Transcriber
 from service.config import ServiceConfig
 from service.metrics import ServiceMetrics
-from service.quotas import TenantQuotas
+from service.quotas import ProcessStreams, TenantQuotas
 
 
 @dataclass
@@ -25,6 +25,8 @@ class ServiceState:
     quotas: TenantQuotas
     transcription_slots: asyncio.Semaphore
     """File transcriptions decoding at once (`max_concurrent_transcriptions`)."""
+    streams: ProcessStreams
+    """Live sockets open now, all callers together (`max_streams`)."""
 
     @classmethod
     def build(cls, transcriber: Transcriber, config: ServiceConfig) -> "ServiceState":
@@ -45,6 +47,7 @@ class ServiceState:
             metrics,
             TenantQuotas(config.quota_limits),
             asyncio.Semaphore(config.max_concurrent_transcriptions),
+            ProcessStreams(config.max_streams),
         )
 
 

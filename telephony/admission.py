@@ -1,7 +1,8 @@
 """Whether a new call may start in this process. Calls in progress are never degraded to make
 room: a new one is refused (`CallRefused`, SIP-style status) when this process already holds
-its maximum, when finals are queueing in the decoder, for a malformed, live or already used
-call id, or an unknown tenant; an admitted call holds one of its tenant's stream slots."""
+its maximum, when finals are queueing in the decoder or no ASR core it streams to has room,
+for a malformed, live or already used call id, or an unknown tenant; an admitted call holds one
+of its tenant's stream slots."""
 
 import asyncio
 import uuid
@@ -38,6 +39,7 @@ class CallAdmission:
         lookup: Callable[[str, str], tuple[bool, bool]],
         max_calls: int = 32,
         max_waiting_finals: int = 8,
+        decoders_busy: Callable[[], str | None] | None = None,
     ) -> None:
         self.registry = registry
         self.quotas = quotas
@@ -47,6 +49,9 @@ class CallAdmission:
         """(tenant id, call id) -> (the tenant exists, the id was used); it queries (a thread)."""
         self.max_calls = max_calls
         self.max_waiting_finals = max_waiting_finals
+        self.decoders_busy = decoders_busy
+        """Why the ASR cores this process streams to cannot take a call now (None: they
+        can); unset when calls are decoded here."""
 
     async def admit(self, tenant_id: str, call_id: str | None) -> tuple[str, Slot]:
         """The call's id (a new one unless given) and the tenant's stream slot it holds;
@@ -58,6 +63,9 @@ class CallAdmission:
                 503,
                 retry_after_s=BUSY_RETRY_S,
             )
+        busy = self.decoders_busy() if self.decoders_busy is not None else None
+        if busy is not None:
+            raise CallRefused(f"busy: {busy}", 503, retry_after_s=BUSY_RETRY_S)
         try:
             call_id = check_call_id(call_id) or uuid.uuid4().hex
         except InvalidRequest as broken:

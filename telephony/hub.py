@@ -7,6 +7,10 @@ when it ends. The hub ties four small parts together:
 - `CallListeners` (listeners.py): their live listeners;
 - `CallStorage` (storage.py): their rows and finals in the admin database.
 
+Legs are recognised on this process's decode scheduler, or, with a pool of ASR cores
+(`CALLSCRIBE_ASR_URLS`), by `RemoteRecognizer`s streaming to those cores (`asr_pool/`): then
+admission also needs a core with room.
+
 At start it marks the calls a killed earlier run of this node left active as interrupted; at
 stop it ends the calls in progress.
 """
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from asr_core.hotwords import HotwordIndex
+from asr_core.hotwords import HotwordIndex, render_hotwords
 from asr_core.streaming import DecodeScheduler, StreamingRecognizer
 from common.rules import RequestRules
 from service.config import HotwordsFor
@@ -27,6 +31,8 @@ from service.hotwords import combined
 from service.metrics import StreamMetrics
 from service.quotas import TenantQuotas
 from telephony.admission import CallAdmission, TenantCaller
+from telephony.asr_pool import AsrPool, RemoteRecognizer
+from telephony.asr_pool.client import StreamRequest
 from telephony.listeners import CallListeners
 from telephony.registry import CallRegistry
 from telephony.session import CallSession
@@ -58,6 +64,7 @@ class CallHub:
         rules: RequestRules,
         hotwords_for: HotwordsFor | None = None,
         after_call: Callable[[str], None] | None = None,
+        pool: AsrPool | None = None,
     ) -> None:
         self.config = config
         self.scheduler = scheduler
@@ -68,6 +75,8 @@ class CallHub:
         self.after_call = after_call
         """Called (in a thread) with the id of every recorded call once its recordings are
         closed and its row updated: the post-call pass is queued from here."""
+        self.pool = pool
+        """The ASR cores legs are recognised on (None: this process's scheduler)."""
         self.storage = CallStorage(database, config.node)
         self.calls = CallRegistry(metrics.active_streams)
         self.listeners = CallListeners()
@@ -78,11 +87,14 @@ class CallHub:
             self.storage.lookup,
             config.max_calls,
             config.max_waiting_finals,
+            pool.busy if pool is not None else None,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.pool is not None:
+            await self.pool.start()
         stale = await asyncio.to_thread(self.storage.close_stale)
         if stale:
             logger.warning("calls left active by a previous run closed", extra={"calls": stale})
@@ -90,6 +102,8 @@ class CallHub:
     async def stop(self) -> None:
         for session in self.calls:
             await session.abort("the gateway is shutting down")
+        if self.pool is not None:
+            await self.pool.stop()
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -117,7 +131,7 @@ class CallHub:
             slot.release()
             raise
         session = CallSession(
-            self, call_id, tenant_id, source, language, call_hotwords, recordings, slot
+            self, call_id, tenant_id, source, language, call_hotwords, recordings, slot, hotwords
         )
         self.calls.add(session)
         logger.info("call started", extra={"call": call_id, "tenant": tenant_id, "source": source})
@@ -137,10 +151,27 @@ class CallHub:
 
         return current
 
-    def new_recognizer(self, events: asyncio.Queue, language: str | None) -> StreamingRecognizer:
-        return StreamingRecognizer(
-            self.scheduler, self.rules.stream_options(language), self.metrics, events=events
+    def new_recognizer(
+        self, events: asyncio.Queue, session: CallSession, leg: str
+    ) -> StreamingRecognizer | RemoteRecognizer:
+        """A leg's recogniser: on this process's scheduler, or streaming to a core of the pool
+        (which applies the tenant's lists; the call's own phrases go with the stream)."""
+        if self.pool is None:
+            return StreamingRecognizer(
+                self.scheduler,
+                self.rules.stream_options(session.language),
+                self.metrics,
+                events=events,
+            )
+        phrases = session.phrases
+        request = StreamRequest(
+            session.tenant_id,
+            session.id,
+            leg,
+            session.language,
+            render_hotwords(phrases.hotwords, "json") if phrases is not None else None,
         )
+        return RemoteRecognizer(self.pool, request, events)
 
     async def closed(self, session: CallSession, status: str, reason: str) -> None:
         """A session is over (`status` ended or interrupted): release it, close its row, tell

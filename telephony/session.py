@@ -53,7 +53,7 @@ class _Leg:
         self.first_at: float | None = None
         self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.events: asyncio.Queue = asyncio.Queue()
-        self.recognizer = session.hub.new_recognizer(self.events, session.language)
+        self.recognizer = session.hub.new_recognizer(self.events, session, name)
         self.recognizer.set_hotwords(session.hotwords)
         self.recorder: wave.Wave_write | None = None
         if recording is not None:
@@ -139,6 +139,7 @@ class CallSession:
         hotwords: Callable[[], HotwordIndex | None],
         recordings: Path | None,
         slot: Slot,
+        phrases: HotwordIndex | None = None,
     ) -> None:
         self.hub = hub
         self.slot = slot
@@ -148,6 +149,9 @@ class CallSession:
         self.source = source
         self.language = language
         self.hotwords = hotwords
+        """The tenant's lists as they are now, with the call's own phrases."""
+        self.phrases = phrases
+        """The call's own phrases (given when it opened), on top of the tenant's lists."""
         self.recordings = recordings
         self.legs: dict[str, _Leg] = {}
         self.ended = False

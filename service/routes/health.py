@@ -11,12 +11,19 @@ router = APIRouter(tags=["service"])
 
 @router.get("/healthz", summary="Service health and the model it serves")
 def healthz(state: StateDep) -> dict:
+    """`load` is what a gateway's pool of ASR cores places new streams by: live sockets open
+    now, the most this process takes (0: no limit), and finals waiting for a decoder."""
     engine = state.transcriber.engine
     return {
         "status": "ok",
         "engine": engine.name,
         "model": engine.model_name,
         "languages": sorted(state.config.rules.languages),
+        "load": {
+            "streams": state.streams.open,
+            "max_streams": state.streams.limit,
+            "finals_waiting": state.scheduler.pending[0],
+        },
     }
 
 

@@ -159,6 +159,7 @@ def test_health_metrics_and_docs(client, speech):
         "engine": "whisper",
         "model": "whisper-base",
         "languages": ["en", "zh"],
+        "load": {"streams": 0, "max_streams": 0, "finals_waiting": 0},
     }
     metrics = client.get("/metrics").text
     assert 'callscribe_transcription_requests_total{outcome="ok"}' in metrics
