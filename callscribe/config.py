@@ -203,7 +203,7 @@ class ServerSettings(_Group):
     )
     max_upload_mb: float = Field(100.0, gt=0, description="Largest audio upload")
     max_request_kb: float = Field(
-        64.0, gt=0, description="Largest body of any other request (tokens, settings, JSON)"
+        16.0, gt=0, description="Largest body of any other request (tokens, settings, JSON)"
     )
     max_concurrent_transcriptions: int = Field(2, ge=1)
     stream_final_batch: int = Field(

@@ -43,7 +43,7 @@ class BodyLimit:
 class ServiceConfig:
     max_upload_bytes: int = 100_000_000
     """Audio uploads (`/v1/audio/...`)."""
-    max_request_bytes: int = 64_000
+    max_request_bytes: int = 16_000
     """Any other request body (JSON of tokens, settings, offers): parsed whole on the event
     loop, so kept small."""
     body_limits: tuple[BodyLimit, ...] = ()

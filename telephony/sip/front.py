@@ -584,11 +584,16 @@ def _reused(dialog: Dialog, request: Message, incoming: Via) -> bool:
 
 
 def _annotate(request: Message, via: Via, flow: Flow) -> None:
-    """received= and rport= on the sender's Via (RFC 3261 §18.2.1, RFC 3581): always the
-    packet's real source, whatever the caller wrote there, so responses go back where the
-    request came from and never to an address a caller names (reflection, amplification)."""
+    """received= and rport= on the sender's Via (RFC 3261 §18.2.1, RFC 3581): the packet's
+    real source, whatever the caller wrote there (its own `received` is dropped, `rport` is
+    always set), so responses go back where the request came from and never to an address
+    a caller names (reflection, amplification). `received` is added only where the sent-by
+    host differs, as §18.2.1 has it (added always, concurrent sipp calls in
+    tests/integration/test_sip.py lost their media; the cause is not pinned down)."""
     host, port = flow.address
-    via.params["received"] = host
+    via.params.pop("received", None)
+    if via.host.strip("[]") != host:
+        via.params["received"] = host
     via.params["rport"] = str(port)
     request.replace("via", str(via))
 
