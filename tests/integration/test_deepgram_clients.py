@@ -62,7 +62,7 @@ def deepgram_client(server: CallscribeServer):
     http = server.url
     ws = http.replace("http://", "ws://")
     environment = DeepgramClientEnvironment(base=http, production=ws, agent=ws, agent_rest=http)
-    return AsyncDeepgramClient(api_key="local-key", environment=environment)
+    return AsyncDeepgramClient(api_key="local", environment=environment)
 
 
 async def paced(chunks: list[bytes], send, speed: float = 1.0) -> None:
@@ -366,7 +366,7 @@ def test_pipecat_deepgram_stt_service(server, speech):
     from pipecat.processors.audio.vad_processor import VADProcessor
     from pipecat.services.deepgram.stt import DeepgramSTTService
 
-    stt = DeepgramSTTService(api_key="local-key", base_url=server.url)
+    stt = DeepgramSTTService(api_key="local", base_url=server.url)
     frames = asyncio.run(
         run_pipeline(
             [VADProcessor(vad_analyzer=SileroVADAnalyzer()), stt],
@@ -388,7 +388,7 @@ def test_pipecat_deepgram_flux_stt_service(server, speech):
     from pipecat.services.deepgram.flux.stt import DeepgramFluxSTTService
 
     ws = server.url.replace("http://", "ws://")
-    stt = DeepgramFluxSTTService(api_key="local-key", url=f"{ws}/v2/listen")
+    stt = DeepgramFluxSTTService(api_key="local", url=f"{ws}/v2/listen")
     frames = asyncio.run(
         run_pipeline([stt], speech, lambda frames: "meeting" in transcripts(frames))
     )
@@ -410,7 +410,7 @@ def test_livekit_deepgram_stt_stream(server, speech):
     async def run() -> list:
         async with aiohttp.ClientSession() as session:
             recognizer = deepgram.STT(
-                api_key="local-key",
+                api_key="local",
                 base_url=f"{server.url}/v1/listen",
                 http_session=session,
                 interim_results=True,
