@@ -7,6 +7,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -53,8 +54,34 @@ def echo(value: object) -> str:
     return repr(value)[:ECHO_CHARS]
 
 
+@dataclass(frozen=True)
+class Owned:
+    """An event of one of the things a socket carries in turn (FunASR: the files of a
+    connection), tagged with it when queued. The outbox renders events when it gets to send
+    them, which can be after their owner has ended (its end was handled in the same turn of
+    the event loop as its last final, or the socket's writes were waiting): rendered as
+    whatever is current by then, that final was lost."""
+
+    owner: Any
+    event: Event
+
+
+class OwnedEvents:
+    """A recognizer's event queue that tags each event with `owner` on its way to the outbox
+    (the recognizer only ever calls `put_nowait`)."""
+
+    def __init__(self, outbox: "Outbox", owner: Any) -> None:
+        self._outbox = outbox
+        self._owner = owner
+
+    def put_nowait(self, event: Event) -> None:
+        self._outbox.put(Owned(self._owner, event))
+
+
 def droppable(message: object) -> bool:
     """What a slow reader may miss: the next partial or pong supersedes it."""
+    if isinstance(message, Owned):
+        message = message.event
     if isinstance(message, Partial):
         return True
     return isinstance(message, dict) and message.get("type") in ("partial", "pong")
@@ -104,7 +131,7 @@ class Outbox:
         self._task = asyncio.create_task(self._run())
         self._closing: asyncio.Task | None = None
 
-    def put(self, message: Event | dict) -> None:
+    def put(self, message: Event | Owned | dict) -> None:
         self.queue.put_nowait(message)
 
     def _slow_reader(self) -> None:
@@ -161,10 +188,12 @@ def render_native(message: Event | dict) -> dict:
 
 
 def new_recognizer(
-    state: ServiceState, options: StreamingOptions, outbox: Outbox
+    state: ServiceState, options: StreamingOptions, outbox: Outbox, owner: Any = None
 ) -> StreamingRecognizer:
-    """A recognizer on the process scheduler whose events go straight to the socket."""
-    return StreamingRecognizer(state.scheduler, options, state.metrics.streams, events=outbox.queue)
+    """A recognizer on the process scheduler whose events go straight to the socket (as
+    `Owned` by `owner`, when given)."""
+    events = outbox.queue if owner is None else OwnedEvents(outbox, owner)
+    return StreamingRecognizer(state.scheduler, options, state.metrics.streams, events=events)
 
 
 async def accept(

@@ -38,6 +38,7 @@ from service.live import (
     REASON_BYTES,
     FrameReader,
     Outbox,
+    Owned,
     accept,
     close_quietly,
     load_message,
@@ -89,21 +90,25 @@ class _Renderer:
 
     def __init__(self) -> None:
         self.file: _File | None = None
+        """The file the connection is receiving. A file's events render as that file's
+        (`Owned`), also when the socket sends them after the file has ended."""
 
     def render(self, message: object) -> dict | None:
-        current = self.file
-        if isinstance(message, dict) or current is None:
-            return message if isinstance(message, dict) else None
-        if isinstance(message, Partial):
-            return self._online(current, message)
-        if isinstance(message, Final):
-            return self._offline(current, message)
-        if isinstance(message, Error):
+        if isinstance(message, dict):
+            return message
+        if not isinstance(message, Owned):
+            return None
+        file, event = message.owner, message.event
+        if isinstance(event, Partial):
+            return self._online(file, event)
+        if isinstance(event, Final):
+            return self._offline(file, event)
+        if isinstance(event, Error):
             return {
-                "wav_name": current.name,
+                "wav_name": file.name,
                 "is_final": False,
-                "error": message.message,
-                "code": message.code,
+                "error": event.message,
+                "code": event.code,
             }
         return None
 
@@ -258,7 +263,7 @@ async def _control(
             outbox.put(_file_error(message.get("wav_name"), "invalid_config", reason))
             return None
     if message.get("is_speaking") is False and renderer.file is not None:
-        file = renderer.file  # still current: its last events render as this file's
+        file = renderer.file
         try:
             await _finish(file, outbox, state)
         finally:
@@ -294,7 +299,9 @@ def _start(
     if not file.raw:
         file.decoder = StreamDecoder(RawFormat("pcm_s16le", sample_rate))
     if mode != "offline" and not file.raw:
-        file.recognizer = new_recognizer(state, state.config.rules.stream_options(), outbox)
+        file.recognizer = new_recognizer(
+            state, state.config.rules.stream_options(), outbox, owner=file
+        )
         file.recognizer.set_hotwords(hotwords)
     else:  # buffered whole, then transcribed: a transcription of its tenant from now on
         file.slot = state.quotas.transcription(principal)
@@ -314,7 +321,8 @@ async def _audio(
         )
         return None
     if len(data) > MAX_AUDIO_FRAME_BYTES:
-        outbox.put(Error("frame_too_large", f"audio frame of {len(data)} bytes was dropped"))
+        error = Error("frame_too_large", f"audio frame of {len(data)} bytes was dropped")
+        outbox.put(Owned(file, error))
         return None
     if file.recognizer is not None:
         await file.recognizer.push(file.decoder.decode(data))

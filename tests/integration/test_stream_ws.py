@@ -1,5 +1,6 @@
 """The live WebSocket endpoints, native and FunASR-compatible, in-process."""
 
+import asyncio
 import json
 import threading
 import time
@@ -289,6 +290,45 @@ def test_funasr_2pass_session_with_hotwords(client, rare_name):
     offline = [m for m in messages if m.get("mode") == "2pass-offline" and m["text"]]
     stamps = json.loads(offline[0]["timestamp"])
     assert stamps and all(a <= b for a, b in stamps)
+
+
+def test_funasr_finals_queued_behind_the_socket_still_reach_the_client(
+    transcriber, speech, monkeypatch
+):
+    """Events are rendered when the socket gets to send them, which may be after the file's
+    end was handled: its end and its last final landing in the same turn of the event loop
+    (what lost two finals in bench.live), or a socket whose writes wait. Here nothing is
+    written until the end has been handled; before the fix the second sentence's final then
+    rendered as no file's and was dropped, and the client got partials but no final."""
+    from starlette.websockets import WebSocket
+
+    from service.routes import funasr
+
+    ended = threading.Event()
+    finish, send_text = funasr._finish, WebSocket.send_text
+
+    async def finish_then_release(*args):
+        try:
+            await finish(*args)
+        finally:
+            ended.set()
+
+    async def send_after_the_end(self, data):
+        deadline = time.monotonic() + 60  # a regression must fail, not hang
+        while not ended.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await send_text(self, data)
+
+    monkeypatch.setattr(funasr, "_finish", finish_then_release)
+    monkeypatch.setattr(WebSocket, "send_text", send_after_the_end)
+    with TestClient(create_app(transcriber, ServiceConfig())) as held:
+        messages, text = funasr_session(held, "/", {"mode": "2pass"}, pcm(speech))
+    assert ended.is_set()
+    finals = [m for m in messages if m.get("mode") == "2pass-offline" and m["text"]]
+    assert len(finals) == 2, messages
+    assert all(m["wav_name"] == "demo" for m in finals)
+    assert "tomorrow" in text.lower() and "meeting" in text.lower()
+    assert messages[-1]["is_end"] is True
 
 
 def test_funasr_2pass_mandarin_recording(client, testdata):

@@ -1,6 +1,7 @@
 """FunASR replies from recognizer events: what a FunASR client's running line shows."""
 
 from asr_core.streaming import Final, Partial
+from service.live import Owned
 from service.routes.funasr import _continuation, _File, _Renderer
 
 
@@ -15,8 +16,9 @@ def final(text: str, segment: int = 0) -> Final:
 
 def session(mode: str, events) -> list[dict]:
     renderer = _Renderer()
-    renderer.file = _File("clip", mode, False, 16000, hotwords=None)
-    return [m for m in (renderer.render(e) for e in events) if m is not None]
+    file = _File("clip", mode, False, 16000, hotwords=None)
+    renderer.file = file
+    return [m for m in (renderer.render(Owned(file, e)) for e in events) if m is not None]
 
 
 def running_line(messages: list[dict]) -> str:
@@ -79,3 +81,15 @@ def test_continuation_aligns_chinese_by_character():
 def test_continuation_goes_on_inside_a_word():
     assert _continuation("Please call me tom", "Please call me tomorrow", "") == "orrow"
     assert _continuation("Please call me, tomorrow", "Please call me tomorrow.", "") == ""
+
+
+def test_a_files_events_render_as_its_own_after_it_ended_or_another_began():
+    """The outbox renders when it sends: the first file's last final may go out after its
+    end was handled and the next file's config arrived."""
+    renderer = _Renderer()
+    first = _File("first", "2pass", False, 16000, hotwords=None)
+    renderer.file = _File("second", "2pass", False, 16000, hotwords=None)
+    message = renderer.render(Owned(first, final("Please call me.")))
+    assert message["mode"] == "2pass-offline"
+    assert (message["wav_name"], message["text"]) == ("first", "Please call me.")
+    assert renderer.render(final("No owner.")) is None
