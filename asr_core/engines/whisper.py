@@ -48,6 +48,16 @@ logger = logging.getLogger(__name__)
 _FIRST_PASS_NO_SPEECH = 0.6
 _TRAILING_PAD_FRAMES = 300
 _PARTIAL_TOKENS_PER_S = 8
+SILENCE_PEAK = 10 ** (-70 / 20)
+"""Audio whose loudest sample stays under -70 dBFS (about ten 16-bit steps) is silence.
+Whisper normalises its input to the loudest sound in it, so it "hears" digital silence and a
+line's faint hiss at any level: at temperature 0 it writes a confident repeated phrase, which
+fails the compression check and falls back to sampling, and what that samples is random. A
+window that quiet holds no speech anyone could hear; it decodes to nothing, every time."""
+
+
+def is_silent(audio: np.ndarray) -> bool:
+    return not len(audio) or float(np.max(np.abs(audio))) < SILENCE_PEAK
 
 
 @dataclass
@@ -55,6 +65,8 @@ class WhisperEncoded(EncodedAudio):
     features: np.ndarray
     output: ctranslate2.StorageView
     duration: float
+    silent: bool = False
+    """Nothing but silence in the audio (`is_silent`): decodes to no segments."""
 
 
 @dataclass
@@ -121,6 +133,7 @@ class WhisperEngine(Engine):
             features=features,
             output=self._model.encode(self._window(features, min_window_s)),
             duration=len(audio) / SAMPLE_RATE,
+            silent=is_silent(audio),
         )
 
     def _window(self, features: np.ndarray, min_window_s: float | None) -> np.ndarray:
@@ -238,6 +251,8 @@ class WhisperEngine(Engine):
 
     def decode(self, encoded: WhisperEncoded, options: DecodeOptions) -> list[Segment]:
         language = self._decode_language(encoded, options)
+        if encoded.silent:
+            return []
         tokenizer, suppressed_tokens = self._tokenizer(language)
         segments = self._model.generate_segments(
             encoded.features,
@@ -270,9 +285,16 @@ class WhisperEngine(Engine):
     def decode_batch(
         self, encoded: list[WhisperEncoded], options: list[DecodeOptions]
     ) -> list[list[Segment]]:
-        if len(encoded) == 1:  # faster-whisper's own loop, as files are decoded
-            return [self.decode(encoded[0], options[0])]
-        return whisper_batch.decode_batch(self, encoded, options)
+        heard = [i for i, e in enumerate(encoded) if not e.silent]
+        if len(heard) <= 1:  # faster-whisper's own loop, as files are decoded
+            return [self.decode(e, o) for e, o in zip(encoded, options, strict=True)]
+        decoded = whisper_batch.decode_batch(
+            self, [encoded[i] for i in heard], [options[i] for i in heard]
+        )
+        results: list[list[Segment]] = [[] for _ in encoded]
+        for i, segments in zip(heard, decoded, strict=True):
+            results[i] = segments
+        return results
 
     def _decode_language(self, encoded: WhisperEncoded, options: DecodeOptions) -> str:
         if options.language is None:

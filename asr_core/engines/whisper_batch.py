@@ -41,7 +41,7 @@ def encode_batch(
     """Encode several windows: on a GPU one encoder call per window length; on a CPU one call
     per window, which measured faster there (a batch's activations outgrow the caches:
     docs/benchmarks.md, cross-stream batching)."""
-    from asr_core.engines.whisper import WhisperEncoded
+    from asr_core.engines.whisper import WhisperEncoded, is_silent
 
     extractor = engine._model.feature_extractor
     features = [extractor(np.asarray(a, dtype=np.float32)) for a in audios]
@@ -63,6 +63,7 @@ def encode_batch(
                 features=features[i],
                 output=_storage(array[position : position + 1]),
                 duration=len(audios[i]) / SAMPLE_RATE,
+                silent=is_silent(audios[i]),
             )
     return encoded  # type: ignore[return-value]
 

@@ -128,6 +128,22 @@ def test_mandarin_output_is_simplified_by_default(transcriber, testdata):
     assert traditional != simplified
 
 
+@pytest.mark.parametrize("level", [0.0, 1e-4])
+def test_a_silent_window_decodes_to_nothing_every_time(engine, english_wav, level):
+    """Whisper normalises its input, so it hears digital silence and faint hiss at any
+    level: greedy, it wrote "I'm not going to let you know, ..." over 2 s of zeros, and
+    with fallback it sampled at random. Silence gives no segments, alone and in a batch."""
+    quiet = np.random.default_rng(3).uniform(-level, level, 2 * SR).astype(np.float32)
+    greedy = DecodeOptions(language="en", word_timestamps=True, temperatures=(0.0,))
+    assert engine.decode(engine.encode(quiet, min_window_s=15.0), greedy) == []
+    english = decode_audio(english_wav)
+    batch = engine.decode_batch(engine.encode_batch([quiet, english], 15.0), [greedy, greedy])
+    assert batch[0] == [] and "fox" in batch[1][0].text.lower()
+    # Quiet speech is still speech: the same sentence 46 dB down.
+    faint = english * (0.005 / np.abs(english).max())
+    assert "fox" in engine.decode(engine.encode(faint, min_window_s=15.0), greedy)[0].text.lower()
+
+
 def test_a_batch_decodes_as_single_windows_do(engine, english_wav, mandarin_wav):
     """Windows of several streams decoded together give each what a decode alone gives:
     other languages, a prompt, silence, a longer window in the same batch."""
