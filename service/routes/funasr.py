@@ -78,7 +78,7 @@ class _File:
 
 
 class _Renderer:
-    """Turns recognizer events into FunASR messages for the file being recognised.
+    """Turns recognizer events into FunASR messages for the file each belongs to.
 
     FunASR clients append every online text to a running line and replace that line with
     each offline text. In `2pass` mode the online texts are the partials' whole greedy text,
