@@ -156,6 +156,9 @@ def _judge(
         (c.phrase, low, high, False) for c, (low, high) in zip(candidates, spans, strict=True)
     ]
     placements += [(hotword.phrase, 0, len(old), True) for hotword in unplaced]
+    # Longest first: where the second pass wrote a phrase that holds a shorter retrieved one
+    # (丽江古城 and 丽江), the whole phrase is what it wrote.
+    placements.sort(key=lambda placement: -len(units(placement[0])))
     chosen: list[Replacement] = []
     for text, low, high, by_sound in placements:
         phrase = [u.key for u in units(text)]

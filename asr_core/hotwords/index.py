@@ -18,6 +18,7 @@ much text a window holds.
 """
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ WORD_SEED_CUTOFF = 75.0
 _SHORTLIST = 64
 _MIN_SEED_FRACTION = 0.5
 _CHUNK_UNITS = 12
+_DIGIT = re.compile(r"\d")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 """Hypothesis units per retrieval chunk (windows start in the chunk, may run past it)."""
 
 
@@ -128,12 +131,26 @@ class HotwordIndex:
         return len(self.hotwords)
 
     def retrieve(self, text: str, top_k: int = 10) -> list[Candidate]:
-        """The phrases the text most likely contains, best first, at most `top_k`."""
-        units = to_units(text)
-        if not units or not self._forms:
+        """The phrases the text most likely contains, best first, at most `top_k`.
+
+        Mandarin text with numbers in digits is also searched as the numbers are read (1.5倍
+        as 一点五倍, 90后 as 九十后 and 九零后, 4架车 as 四架车): a listed phrase may say them."""
+        if not self._forms:
             return []
-        similar_words = self._similar_words(units)
+        variants = [to_units(text)]
+        if _DIGIT.search(text) and _CJK.search(text):
+            variants += [to_units(text, numbers="number"), to_units(text, numbers="digits")]
         best: dict[int, Candidate] = {}
+        for units in variants:
+            self._retrieve_units(text, units, best)
+        ranked = sorted(best.values(), key=lambda c: (-c.score, -c.hotword.weight))
+        return ranked[:top_k]
+
+    def _retrieve_units(self, text: str, units: list[Unit], best: dict[int, Candidate]) -> None:
+        """Each entry's best match among these units of `text`, kept in `best`."""
+        if not units:
+            return
+        similar_words = self._similar_words(units)
         for chunk_start in range(0, len(units), _CHUNK_UNITS):
             reach = units[chunk_start : chunk_start + _CHUNK_UNITS + self._max_units]
             shortlist = self._shortlist(reach, similar_words)
@@ -145,8 +162,6 @@ class HotwordIndex:
                 if current is None or score > current.score:
                     first, last = units[start].start, units[start + length - 1].end
                     best[form.entry] = Candidate(hotword, score, text[first:last], first, last)
-        ranked = sorted(best.values(), key=lambda c: (-c.score, -c.hotword.weight))
-        return ranked[:top_k]
 
     def _similar_words(self, units: list[Unit]) -> dict[str, np.ndarray]:
         """For each Latin word skeleton in the text, the indexed words that sound like it."""

@@ -16,6 +16,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Literal
 
 from pypinyin import lazy_pinyin
 
@@ -53,6 +54,11 @@ _SOUND_SKELETON = [
 ]
 
 
+NumberReading = Literal["number", "digits"]
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_DIGITS = "零一二三四五六七八九"
+
+
 @dataclass(frozen=True)
 class Unit:
     exact: str
@@ -63,25 +69,87 @@ class Unit:
     is_cjk: bool = False
 
 
-def to_units(text: str) -> list[Unit]:
+def to_units(text: str, numbers: NumberReading | None = None) -> list[Unit]:
+    """The text's units; with `numbers`, each number written in digits (`1.5`, `90`) becomes
+    the syllables it is read as in Mandarin, each spanning the whole number."""
+    if numbers is None:
+        return _units(text, 0)
+    units: list[Unit] = []
+    position = 0
+    for match in _NUMBER.finditer(text):
+        units += _units(text[position : match.start()], position)
+        for syllable in lazy_pinyin(read_number(match.group(), numbers)):
+            units.append(Unit(syllable, _fuzzy_pinyin(syllable), *match.span(), is_cjk=True))
+        position = match.end()
+    return units + _units(text[position:], position)
+
+
+def _units(text: str, offset: int) -> list[Unit]:
     units: list[Unit] = []
     for match in _TOKEN.finditer(text):
+        start, end = match.start() + offset, match.end() + offset
         if match["cjk"]:
             run = match["cjk"]
             syllables = lazy_pinyin(run)
             if len(syllables) != len(run):
                 syllables = [lazy_pinyin(char)[0] for char in run]
-            for offset, syllable in enumerate(syllables):
+            for index, syllable in enumerate(syllables):
                 syllable = syllable.lower()
-                position = match.start() + offset
                 units.append(
-                    Unit(syllable, _fuzzy_pinyin(syllable), position, position + 1, is_cjk=True)
+                    Unit(syllable, _fuzzy_pinyin(syllable), start + index, start + index + 1, True)
                 )
         else:
             letters = _ascii_letters(match["word"])
             if letters:
-                units.append(Unit(letters, _skeleton(letters), match.start(), match.end()))
+                units.append(Unit(letters, _skeleton(letters), start, end))
     return units
+
+
+def read_number(number: str, reading: NumberReading) -> str:
+    """A number in digits as Mandarin says it: `number` (300 -> 三百, 1.5 -> 一点五) or
+    digit by digit (`digits`: 90 -> 九零, as in 九零后 or a year)."""
+    whole, _, decimals = number.partition(".")
+    if reading == "digits" or len(whole) > 12 or (len(whole) > 1 and whole[0] == "0"):
+        spoken = "".join(_DIGITS[int(d)] for d in whole)
+    else:
+        spoken = _integer(int(whole))
+    if decimals:
+        spoken += "点" + "".join(_DIGITS[int(d)] for d in decimals)
+    return spoken
+
+
+def _integer(value: int) -> str:
+    """0 <= value < 10**12 in Chinese numerals: 一百四十四, 一万零五百, 十二."""
+    if value == 0:
+        return _DIGITS[0]
+    groups = []  # four-digit groups, lowest first
+    while value:
+        groups.append(value % 10000)
+        value //= 10000
+    spoken = ""
+    for power in range(len(groups) - 1, -1, -1):
+        group = groups[power]
+        if group == 0:
+            if spoken and not spoken.endswith(_DIGITS[0]):
+                spoken += _DIGITS[0]
+            continue
+        if spoken and group < 1000 and not spoken.endswith(_DIGITS[0]):
+            spoken += _DIGITS[0]
+        spoken += _group(group) + ("", "万", "亿")[power]
+    spoken = spoken.rstrip(_DIGITS[0])
+    return spoken[1:] if spoken.startswith("一十") else spoken
+
+
+def _group(value: int) -> str:
+    """1 <= value < 10000: 三千零五, 一百四十四, 一十二 (the caller drops a leading 一十)."""
+    spoken = ""
+    for size, name in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = value // size % 10
+        if digit:
+            spoken += _DIGITS[digit] + name
+        elif spoken and value % size and not spoken.endswith(_DIGITS[0]):
+            spoken += _DIGITS[0]
+    return spoken
 
 
 @functools.lru_cache(maxsize=65536)

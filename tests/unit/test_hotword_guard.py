@@ -160,3 +160,11 @@ def test_a_short_lists_unretrieved_phrase_may_replace_one_changed_stretch():
     second = SecondPass(" Please call me about the Xiaomeng Zhao assay.")
     merge_hotword_pass(segments, [], second, options, unplaced)
     assert segments[0].text == " Please call me about the assay."
+
+
+def test_a_written_phrase_holding_a_shorter_retrieved_one_is_taken_whole():
+    """丽江 (a listed city) matches 立将 better than 丽江古城 matches 立将股场; the second pass
+    wrote the whole 丽江古城, so the longer phrase is what it meant."""
+    assert guarded(
+        "针对有媒体报道立将股场部分酒吧", "针对有媒体报道丽江古城部分酒吧", "丽江", "丽江古城"
+    ) == ("针对有媒体报道丽江古城部分酒吧")

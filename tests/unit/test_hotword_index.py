@@ -118,3 +118,13 @@ def test_a_weight_below_one_disfavours_a_phrase():
     assert weak.retrieve(heard) == []
     tied = HotwordIndex(HotwordList([Hotword("万科", weight=0.5), Hotword("玩客")]))
     assert phrases(tied.retrieve("万科得出结论", top_k=1)) == ["玩客"]
+
+
+def test_a_listed_phrase_that_says_a_number_is_retrieved_from_its_digits(distractors):
+    """The first pass writes numbers in digits; a tenant lists them as they are said."""
+    index = index_of("一点五倍", "九零后", "私家车", distractors=distractors)
+    [candidate] = index.retrieve("要走到1.5倍的可能性")
+    assert (candidate.phrase, candidate.matched) == ("一点五倍", "1.5倍")
+    assert phrases(index.retrieve("90后购房人口"))[0] == "九零后"
+    assert phrases(index.retrieve("买了一辆4架车"))[0] == "私家车"
+    assert "九零后" not in phrases(index.retrieve("about 90 days later"))
