@@ -189,10 +189,7 @@ def decode_with_lists(engine, clip: Clip, indexes: dict[str, dict[str, HotwordIn
     options = checked_options(engine, TranscribeOptions(language=clip.language))
     pieces: dict[str, list[str]] = {"no_list": [], **{name: [] for name in indexes}}
     prompt = None
-    audio = iter_audio(clip.utterance.path)
-    for window in pack_windows(
-        segment_speech(audio, options.vad), engine.capabilities.max_window_s
-    ):
+    for window in clip_windows(engine, clip, options):
         encoded = engine.encode(window.audio)
         first = decode_window(engine, encoded, options, prompt).segments
         pieces["no_list"] += [s.text for s in first]
@@ -203,6 +200,13 @@ def decode_with_lists(engine, clip: Clip, indexes: dict[str, dict[str, HotwordIn
             pieces[name] += [s.text for s in segments]
         prompt = next_prompt(prompt, first, options)
     return {name: join_text(texts) for name, texts in pieces.items()}
+
+
+def clip_windows(engine, clip: Clip, options: TranscribeOptions):
+    """The clip's speech windows, cut as the file path cuts them (every hot-word bench
+    decodes these)."""
+    audio = iter_audio(clip.utterance.path)
+    return pack_windows(segment_speech(audio, options.vad), engine.capabilities.max_window_s)
 
 
 def main() -> None:

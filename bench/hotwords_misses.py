@@ -26,7 +26,6 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from asr_core.audio import iter_audio
 from asr_core.engines import load_engine
 from asr_core.evaluation import Scorer, contains_term, normalize
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
@@ -38,12 +37,10 @@ from asr_core.transcribe import (
     decode_window,
     merge_hotword_pass,
     next_prompt,
-    pack_windows,
 )
 from asr_core.transcript import Segment, join_text
-from asr_core.vad import segment_speech
 from bench.common import threads
-from bench.hotwords import SPLITS, Clip, speech_clips, tenant_lists
+from bench.hotwords import SPLITS, Clip, clip_windows, speech_clips, tenant_lists
 
 
 class Decodes:
@@ -108,12 +105,8 @@ class Decodes:
         if clip.utterance.id not in self._encoded:
             engine = self.engine
             options = checked_options(engine, TranscribeOptions(language=clip.language))
-            audio = iter_audio(clip.utterance.path)
             self._encoded[clip.utterance.id] = [
-                engine.encode(window.audio)
-                for window in pack_windows(
-                    segment_speech(audio, options.vad), engine.capabilities.max_window_s
-                )
+                engine.encode(window.audio) for window in clip_windows(engine, clip, options)
             ]
         return self._encoded[clip.utterance.id]
 

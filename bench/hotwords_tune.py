@@ -27,7 +27,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from asr_core.audio import iter_audio
 from asr_core.engines import load_engine
 from asr_core.evaluation import LanguageScore, Scorer
 from asr_core.hotwords import Hotword, apply_corrections
@@ -41,12 +40,10 @@ from asr_core.transcribe import (
     decode_window,
     merge_hotword_pass,
     next_prompt,
-    pack_windows,
 )
 from asr_core.transcript import Segment, join_text
-from asr_core.vad import segment_speech
 from bench.common import threads
-from bench.hotwords import Clip, speech_clips, tenant_lists
+from bench.hotwords import Clip, clip_windows, speech_clips, tenant_lists
 
 FORMS: dict[str, tuple[PromptForm, ...]] = {
     "zh": ("spaced", "enumerated", "styled", "hinted"),
@@ -67,10 +64,7 @@ def collect(clip: Clip, engine, indexes: dict[str, dict], windowing: str) -> dic
     options = checked_options(engine, TranscribeOptions(language=clip.language))
     prompt, windows, chosen = None, [], engine.config
     engine.config = replace(chosen)
-    audio = iter_audio(clip.utterance.path)
-    for window in pack_windows(
-        segment_speech(audio, options.vad), engine.capabilities.max_window_s
-    ):
+    for window in clip_windows(engine, clip, options):
         encoded = engine.encode(window.audio, min_window_s=WINDOWINGS[windowing])
         first = decode_window(engine, encoded, options, prompt).segments
         text = "".join(s.text for s in first)
