@@ -17,9 +17,14 @@ previous-text context: CTranslate2 reads those tokens, placed before
 `<|startoftranscript|>`, in one pass, where a `prefix` would cost one decoder step per token.
 The final's text and words are the committed ones followed by the tail's. Where a check
 fails nothing is committed, and the whole segment is decoded as before.
+
+Whisper given previous text sometimes writes it out again after the tail's own words (the
+tail "Not only in Italy, but in Germany and France." decoded after the committed "A very few
+years saw the birth of Roman character." came back with that sentence once more): a tail
+segment that only repeats committed words is dropped (`without_copies`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from asr_core import SAMPLE_RATE
 from asr_core.evaluation import normalize, tokens
@@ -39,6 +44,9 @@ PROMPT_CHARS = 200
 """Committed text given as context (Whisper caps previous text at 223 tokens)."""
 PARTIAL_PAST_CUT_S = 0.3
 """A partial must have heard this much audio past the cut to confirm a commit."""
+MIN_COPY_WORDS = 3
+"""A tail segment this long (words; characters x 2 where characters are scored, as in
+Mandarin) that repeats committed text is a copy; a shorter one may be a word said twice."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,35 @@ def agrees(commit: Commit, partial_text: str, language: str) -> bool:
     committed = tokens(normalize(commit.text, language), language)
     heard = tokens(normalize(partial_text, language), language)
     return bool(committed) and heard[: len(committed)] == committed
+
+
+def without_copies(result: WindowResult, commit: Commit) -> WindowResult:
+    """The tail's decode without the segments that repeat a run of the committed text word
+    for word (after normalisation): Whisper copying its previous-text context."""
+    language = commit.language
+    committed = _joined(commit.text, language)
+    kept = [
+        s
+        for s in result.segments
+        if not (
+            len(_units(s.text, language)) >= _min_copy(language)
+            and _joined(s.text, language) in committed
+        )
+    ]
+    return result if len(kept) == len(result.segments) else replace(result, segments=kept)
+
+
+def _units(text: str, language: str) -> list[str]:
+    return tokens(normalize(text, language), language)
+
+
+def _joined(text: str, language: str) -> str:
+    """Normalised text with a separator around every unit, so `in` finds whole runs."""
+    return "|" + "|".join(_units(text, language)) + "|"
+
+
+def _min_copy(language: str) -> int:
+    return MIN_COPY_WORDS if language == "en" else 2 * MIN_COPY_WORDS
 
 
 def _ms(seconds: float) -> int:

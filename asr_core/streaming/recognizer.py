@@ -34,7 +34,13 @@ from asr_core import SAMPLE_RATE
 from asr_core.engines.base import PartialRequest
 from asr_core.errors import AsrError
 from asr_core.hotwords import HotwordIndex
-from asr_core.streaming.commit import PARTIAL_PAST_CUT_S, Commit, agrees, candidate
+from asr_core.streaming.commit import (
+    PARTIAL_PAST_CUT_S,
+    Commit,
+    agrees,
+    candidate,
+    without_copies,
+)
 from asr_core.streaming.endpointer import ClosedSegment, Endpointer, EndpointOptions
 from asr_core.streaming.events import (
     EagerFinal,
@@ -48,7 +54,7 @@ from asr_core.streaming.events import (
     UtteranceEnd,
     WordTiming,
 )
-from asr_core.streaming.finals import FinalRequest
+from asr_core.streaming.finals import Decoded, FinalRequest
 from asr_core.streaming.scheduler import DecodeScheduler
 from asr_core.transcribe import TranscribeOptions, checked_options, next_prompt
 from asr_core.transcript import join_text
@@ -346,8 +352,15 @@ class StreamingRecognizer:
                 # misdetect); a confident one wins, so callers can switch languages.
                 context=lambda: (self._context, self._last_language),
             )
-        task = asyncio.create_task(self.scheduler.final(request, self))
+        task = asyncio.create_task(self._decoded(request, commit))
         return _Decoding(task, request, commit, start)
+
+    async def _decoded(self, request: FinalRequest, commit: Commit | None) -> Decoded:
+        """The final's decode; after a commit, without what only repeats the commit."""
+        result, compute_s = await self.scheduler.final(request, self)
+        if commit is not None:
+            result = without_copies(result, commit)
+        return result, compute_s
 
     async def _emit_final(
         self,

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from asr_core.audio import decode_audio
 from asr_core.errors import UnsupportedLanguageError
 from asr_core.evaluation import normalize
 from asr_core.hotwords import Hotword, HotwordIndex, HotwordList
@@ -251,18 +252,25 @@ class DecodedAudio(StreamObserver):
         self.committed_s += audio_s
 
 
-def settled_stream(scheduler, audio, options) -> tuple[list[Final], DecodedAudio]:
+def settled_stream(
+    scheduler, audio, options, settled_s: float | None = None
+) -> tuple[list[Final], DecodedAudio]:
     """Stream at 100 ms a push, letting every decode finish before the next: as if decoding
-    took no time, so which speculations and partials exist does not depend on the machine."""
+    took no time, so which speculations and partials exist does not depend on the machine.
+    With `settled_s`, the audio after that many seconds comes in one push, as if decoding
+    fell behind from there: no speculation or partial runs before the final."""
 
     async def run():
         observer = DecodedAudio()
         recognizer = StreamingRecognizer(scheduler, options, observer)
-        for offset in range(0, len(audio), SR // 10):
-            await recognizer.push(audio[offset : offset + SR // 10])
+        settled = len(audio) if settled_s is None else int(settled_s * SR)
+        for offset in range(0, settled, SR // 10):
+            await recognizer.push(audio[offset : min(offset + SR // 10, settled)])
             while not scheduler.idle or recognizer._partial_task is not None:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0)  # finished decodes' callbacks run
+        if settled < len(audio):
+            await recognizer.push(audio[settled:])
         await recognizer.close()
         events = []
         while not recognizer.events.empty():
@@ -293,3 +301,19 @@ def test_a_long_utterance_final_decodes_only_what_follows_its_settled_words(sche
     assert normalize(final.text, "en") == normalize(whole[0].text, "en")
     starts = [w.start_ms for w in final.words]
     assert starts == sorted(starts) and final.words[-1].end_ms <= len(audio) * 1000 // SR
+
+
+def test_a_tail_final_never_repeats_its_committed_words(scheduler, testdata):
+    """Decoded after the committed "A very few years saw the birth of Roman character.",
+    the tail "Not only in Italy, but in Germany and France." came back with that committed
+    sentence written once more: a copy of the context, not speech. Seen twice in bench.live
+    at 4 streams, where that was the segment's only commit: the later pause (at 4.9 s) went
+    by without one, as it does when decoding falls behind."""
+    audio = decode_audio(testdata / "en_ljspeech_LJ001-0030.wav")
+    audio = np.concatenate([audio, np.zeros(SR, dtype=np.float32)])
+    finals, decoded = settled_stream(scheduler, audio, english(), settled_s=4.2)
+    [final] = finals
+    assert decoded.committed_s > 3  # the first sentence was committed at its pause
+    words = normalize(final.text, "en").split()
+    assert words.count("roman") == 1, final.text
+    assert words[-2:] == ["and", "france"], final.text

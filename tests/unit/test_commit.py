@@ -1,6 +1,6 @@
 """What a speculative final offers to commit, and when a partial confirms it."""
 
-from asr_core.streaming.commit import Commit, agrees, candidate
+from asr_core.streaming.commit import Commit, agrees, candidate, without_copies
 from asr_core.streaming.events import WordTiming
 from asr_core.transcribe import WindowResult
 from asr_core.transcript import Segment, Word
@@ -53,3 +53,39 @@ def test_a_partial_must_read_every_committed_word_first():
     assert not agrees(offered, "Please sent the invoice and call me", "en")
     assert not agrees(offered, "Please send the", "en")
     assert agrees(Commit(SR, "请把发票寄给我们,", (), "zh"), "請把發票寄給我們然後", "zh")
+
+
+def test_a_tail_segment_that_only_repeats_committed_words_is_dropped():
+    commit = Commit(SR, "A very few years saw the birth of Roman character.", (), "en")
+    tail = WindowResult(
+        [
+            Segment(0.0, 2.5, " Not only in Italy, but in Germany and France.", None),
+            Segment(2.5, 5.0, " A very few years saw the birth of Roman character.", None),
+        ],
+        "en",
+        1.0,
+    )
+    assert [s.text for s in without_copies(tail, commit).segments] == [tail.segments[0].text]
+
+
+def tail_of(texts: list[str], language: str) -> WindowResult:
+    return WindowResult([Segment(0.0, 1.0, t, None) for t in texts], language, 1.0)
+
+
+def test_a_mandarin_copy_is_dropped_from_six_characters():
+    commit = Commit(SR, "请把发票寄给我们的办公室。", (), "zh")
+    assert without_copies(tail_of(["发票寄给我们"], "zh"), commit).segments == []
+
+
+def test_new_words_and_short_repeats_are_kept():
+    """Speech that reuses a few committed words, or says one or two again, is no copy."""
+    english = Commit(SR, "Please send the invoice to our office.", (), "en")
+    mandarin = Commit(SR, "请把发票寄给我们的办公室。", (), "zh")
+    for texts, commit in [
+        ([" Send the invoice today."], english),  # new words around committed ones
+        ([" The invoice."], english),  # two words said again
+        (["寄给我们的"], mandarin),  # five characters: too short to call a copy
+        (["发票寄给你们"], mandarin),  # not word for word
+    ]:
+        tail = tail_of(texts, commit.language)
+        assert without_copies(tail, commit) is tail
