@@ -37,6 +37,9 @@ class FinalRequest:
     context: Callable[[], tuple[str | None, str | None]] = field(default=_no_context)
     """(previous text, previous language) when the decode starts: the stream's previous
     final may have landed while this one waited."""
+    speculative: bool = False
+    """Prepared at a pause before the endpoint confirmed it (speech may still go on): the
+    scheduler decodes the confirmed finals waiting first. Cleared once confirmed."""
     started: bool = field(default=False, init=False)
     """Set when a worker begins decoding it (from then on its result will come)."""
 

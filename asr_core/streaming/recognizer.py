@@ -302,6 +302,7 @@ class StreamingRecognizer:
             segment.speech_end,
         ):
             decoding = speculation.decoding
+            decoding.request.speculative = False  # the endpoint confirmed it
         else:
             if speculation is not None:
                 self._resumed(speculation)
@@ -328,9 +329,10 @@ class StreamingRecognizer:
             if emission.done():
                 self._emission_done(emission)
 
-    def _decode_final(self, audio: np.ndarray, start: int) -> _Decoding:
+    def _decode_final(self, audio: np.ndarray, start: int, speculative: bool = False) -> _Decoding:
         """Decode the segment's audio (from stream sample `start`) as its final; with a
-        commit inside it, only the audio after the commit's cut."""
+        commit inside it, only the audio after the commit's cut. A `speculative` one (the
+        segment is still open) waits behind the other streams' confirmed finals."""
         commit = self._commit
         if commit is not None and start <= commit.cut < start + len(audio):
             request = FinalRequest(
@@ -339,6 +341,7 @@ class StreamingRecognizer:
                 replace(self._segment_options, language=commit.language),
                 self.options.final_window_s,
                 context=lambda: (commit.prompt, commit.language),
+                speculative=speculative,
             )
             start = commit.cut
         else:
@@ -351,6 +354,7 @@ class StreamingRecognizer:
                 # The last final's language only breaks an unsure detection (short segments
                 # misdetect); a confident one wins, so callers can switch languages.
                 context=lambda: (self._context, self._last_language),
+                speculative=speculative,
             )
         task = asyncio.create_task(self._decoded(request, commit))
         return _Decoding(task, request, commit, start)
@@ -520,7 +524,10 @@ class StreamingRecognizer:
             if not previous.decoding.request.started:
                 previous.decoding.task.cancel()
         speculation = _Speculation(
-            self._segment_id, start, speech_end, self._decode_final(audio.copy(), start)
+            self._segment_id,
+            start,
+            speech_end,
+            self._decode_final(audio.copy(), start, speculative=True),
         )
         speculation.decoding.task.add_done_callback(lambda _: self._prepared(speculation))
         self._speculation = speculation

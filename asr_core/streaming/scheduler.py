@@ -3,7 +3,8 @@
 CPU time is the scarce thing, so all decoding goes through a few threads (as many as the model
 can run at once, `workers`). Finals (a caller stopped talking and waits for the text) always go
 first, taken from the streams in turn so one stream with many finals waiting cannot hold up the
-others; with several workers one is kept free of partials, so a final never waits behind a
+others, confirmed finals ahead of speculative ones (prepared at a pause that may not end the
+utterance); with several workers one is kept free of partials, so a final never waits behind a
 batch of partials. With `final_batch` above 1, finals that wait together are shared out among
 the free workers and each worker decodes its share in one batch (`batch_finals`): worth it
 where a batch costs much less than its finals one by one (a GPU; see docs/benchmarks.md for
@@ -227,12 +228,32 @@ class DecodeScheduler:
         """This worker's share of the waiting finals: with free workers beside it, an equal
         share each (two finals on two free workers run side by side, not as one batch), at
         most `final_batch`."""
+        self._drop_cancelled_finals()
         free = max(1, self.workers - self._finals_running - self._partials_running)
         size = min(self.final_batch, math.ceil(self._finals_waiting() / free))
         return [self._next_final() for _ in range(max(1, size)) if self._finals]
 
+    def _drop_cancelled_finals(self) -> None:
+        """Forget finals nobody waits for any more (a speculation whose speaker went on), so
+        a stream's confirmed final is not taken for one of them."""
+        for stream, jobs in list(self._finals.items()):
+            kept = deque(job for job in jobs if not job.future.cancelled())
+            if kept:
+                self._finals[stream] = kept
+            else:
+                del self._finals[stream]
+
     def _next_final(self) -> _FinalJob:
-        stream, jobs = self._finals.popitem(last=False)
+        """The oldest final of the next stream in turn whose final is confirmed, else of the
+        next stream: a speculative final (a request whose `speculative` attribute is true,
+        prepared at a short pause) is wasted work when speech goes on, which it does at
+        most pauses, while a confirmed final has its caller waiting. Under load, speculations
+        wait, and those of speakers who went on are dropped before they cost anything."""
+        stream = next(
+            (s for s, jobs in self._finals.items() if not _speculative(jobs[0])),
+            next(iter(self._finals)),
+        )
+        jobs = self._finals.pop(stream)
         job = jobs.popleft()
         if jobs:
             self._finals[stream] = jobs  # back of the line
@@ -285,6 +306,10 @@ class DecodeScheduler:
     def _record_wait(self, kind: str, job: _Job) -> None:
         if self._on_queue_wait is not None:
             self._on_queue_wait(kind, time.monotonic() - job.enqueued)
+
+
+def _speculative(job: _FinalJob) -> bool:
+    return bool(getattr(job.request, "speculative", False))
 
 
 def _call(request: Callable[[], Any]) -> Any:

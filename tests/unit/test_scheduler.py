@@ -104,6 +104,68 @@ def test_streams_take_turns_with_their_finals():
     assert asyncio.run(scenario()) == ["a1", "b1", "a2", "a3"]
 
 
+class Work:
+    """A final that records its decode; `speculative` as a live stream's final request has."""
+
+    def __init__(self, name: str, order: list[str], speculative: bool = False) -> None:
+        self.name, self.order, self.speculative = name, order, speculative
+
+    def __call__(self) -> str:
+        self.order.append(self.name)
+        return self.name
+
+
+async def finals_behind_a_busy_worker(queued: list[tuple[str, str, bool]], then=None) -> list[str]:
+    """The single worker is busy while `queued` (stream, name, speculative) finals arrive in
+    that order; `then(works, tasks)` runs before it is free. Returns the decode order."""
+    order: list[str] = []
+    with running() as (engine, scheduler):
+        blocker = asyncio.create_task(scheduler.partial("x", request()))
+        await asyncio.to_thread(engine.started.wait, 10)
+        works, tasks = [], []
+        for stream, name, speculative in queued:
+            works.append(Work(name, order, speculative))
+            tasks.append(asyncio.create_task(scheduler.final(works[-1], stream)))
+            await asyncio.sleep(0.01)
+        if then is not None:
+            then(works, tasks)
+            await asyncio.sleep(0.01)
+        engine.release.set()
+        await asyncio.gather(blocker, *tasks, return_exceptions=True)
+    return order
+
+
+def test_confirmed_finals_go_ahead_of_speculative_ones():
+    """A final prepared at a pause may be no final (the speaker goes on); another stream's
+    caller who stopped talking waits for theirs."""
+    queued = [("a", "a-guess", True), ("b", "b-final", False), ("c", "c-guess", True)]
+    assert asyncio.run(finals_behind_a_busy_worker(queued)) == ["b-final", "a-guess", "c-guess"]
+
+
+def test_a_speculation_confirmed_while_it_waits_goes_ahead():
+    """The endpoint confirmed a's guess (the recognizer clears its `speculative`) while it
+    waited: it is a caller's final now, ahead of b's guess queued before it."""
+
+    def endpoint_confirms_a(works, tasks) -> None:
+        works[1].speculative = False
+
+    queued = [("b", "b-guess", True), ("a", "a-guess", True)]
+    order = asyncio.run(finals_behind_a_busy_worker(queued, then=endpoint_confirms_a))
+    assert order == ["a-guess", "b-guess"]
+
+
+def test_a_speculation_dropped_while_it_waits_costs_nothing_and_holds_up_nothing():
+    """Speech went on: the guess is cancelled, never decoded, and the same stream's
+    confirmed final (queued behind it) is not taken for a speculation."""
+
+    def speaker_went_on(works, tasks) -> None:
+        tasks[0].cancel()
+
+    queued = [("a", "a-guess", True), ("b", "b-guess", True), ("a", "a-final", False)]
+    order = asyncio.run(finals_behind_a_busy_worker(queued, then=speaker_went_on))
+    assert order == ["a-final", "b-guess"]
+
+
 async def waiting_beside_a_busy_partial_worker(
     first: bool, lane: bool
 ) -> tuple[list[str], list[str]]:
