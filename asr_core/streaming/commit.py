@@ -114,8 +114,8 @@ def candidate(
 def agrees(commit: Commit, partial_text: str, language: str) -> bool:
     """Every committed word (character, in Mandarin) begins the partial's text, in order,
     after normalisation (case, punctuation, script)."""
-    committed = tokens(normalize(commit.text, language), language)
-    heard = tokens(normalize(partial_text, language), language)
+    committed = _units(commit.text, language)
+    heard = _units(partial_text, language)
     return bool(committed) and heard[: len(committed)] == committed
 
 
@@ -123,25 +123,23 @@ def without_copies(result: WindowResult, commit: Commit) -> WindowResult:
     """The tail's decode without the segments that repeat a run of the committed text word
     for word (after normalisation): Whisper copying its previous-text context."""
     language = commit.language
-    committed = _joined(commit.text, language)
-    kept = [
-        s
-        for s in result.segments
-        if not (
-            len(_units(s.text, language)) >= _min_copy(language)
-            and _joined(s.text, language) in committed
-        )
-    ]
+    committed = _joined(_units(commit.text, language))
+    kept = []
+    for segment in result.segments:
+        units = _units(segment.text, language)
+        if len(units) < _min_copy(language) or _joined(units) not in committed:
+            kept.append(segment)
     return result if len(kept) == len(result.segments) else replace(result, segments=kept)
 
 
 def _units(text: str, language: str) -> list[str]:
+    """Scoring units of the normalised text: words, or characters in Mandarin."""
     return tokens(normalize(text, language), language)
 
 
-def _joined(text: str, language: str) -> str:
-    """Normalised text with a separator around every unit, so `in` finds whole runs."""
-    return "|" + "|".join(_units(text, language)) + "|"
+def _joined(units: list[str]) -> str:
+    """Units with a separator around each, so `in` finds whole runs."""
+    return "|" + "|".join(units) + "|"
 
 
 def _min_copy(language: str) -> int:
