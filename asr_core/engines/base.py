@@ -74,6 +74,8 @@ class PartialResult:
     """The prefix and what followed it, in the engine's own tokens."""
     text: str
     language: str
+    language_probability: float = 1.0
+    """Share of `language` among the allowed languages (1.0 where the request gave it)."""
 
 
 class Engine(ABC):

@@ -178,7 +178,8 @@ class WhisperEngine(Engine):
         frames = max(w.shape[-1] for w in windows)
         batch = np.stack([pad_or_trim(w, frames) for w in windows])
         output = self._model.model.encode(get_ctranslate2_storage(batch))
-        languages = self._partial_languages(output, requests)
+        detected = self._partial_languages(output, requests)
+        languages = [language for language, _ in detected]
         prompts, budget = [], 0
         for request, language in zip(requests, languages, strict=True):
             tokenizer, _ = self._tokenizer(language)
@@ -197,26 +198,30 @@ class WhisperEngine(Engine):
             suppress_tokens=suppressed_tokens,
         )
         partials = []
-        for request, language, result in zip(requests, languages, results, strict=True):
+        for request, (language, share), result in zip(requests, detected, results, strict=True):
             tokens = tuple(result.sequences_ids[0])
             if not request.prefix and result.no_speech_prob > _FIRST_PASS_NO_SPEECH:
                 tokens = ()
             tokens = self._cut_loop(tokens, language, keep=len(request.prefix))
-            partials.append(PartialResult(tokens, self.detokenize(tokens, language), language))
+            text = self.detokenize(tokens, language)
+            partials.append(PartialResult(tokens, text, language, share))
         return partials
 
-    def _partial_languages(self, output, requests: list[PartialRequest]) -> list[str]:
+    def _partial_languages(self, output, requests: list[PartialRequest]) -> list[tuple[str, float]]:
+        """Each request's language, and the detection's share among its allowed languages."""
         if all(r.language for r in requests) or not self.multilingual:
-            return [r.language or "en" for r in requests]
+            return [(r.language or "en", 1.0) for r in requests]
         detected = self._model.model.detect_language(output)
         languages = []
         for request, probabilities in zip(requests, detected, strict=True):
             if request.language:
-                languages.append(request.language)
+                languages.append((request.language, 1.0))
                 continue
             scores = dict((token[2:-2], p) for token, p in probabilities)
             allowed = request.allowed_languages or tuple(scores)
-            languages.append(max(allowed, key=lambda lang: scores.get(lang, 0.0)))
+            language = max(allowed, key=lambda lang: scores.get(lang, 0.0))
+            total = sum(scores.get(lang, 0.0) for lang in allowed) or 1.0
+            languages.append((language, scores.get(language, 0.0) / total))
         return languages
 
     def _cut_loop(self, tokens: tuple[int, ...], language: str, keep: int) -> tuple[int, ...]:

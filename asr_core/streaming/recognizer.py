@@ -85,6 +85,12 @@ class StreamingOptions:
     first_partial_s: float = 0.5
     """Speech needed in a segment before its first partial."""
     rollback_tokens: int = 5
+    partial_language_sure: float = 0.9
+    """A partial's detected language (its share among the allowed ones) from which the
+    segment's later partials keep it and build on its tokens; below it the next partial
+    detects again. Half a second of speech misdetects: 9 of 97 tuning clips at the first
+    partial, 8 of them below 0.9. A kept wrong language held every later partial of the
+    segment in it (Mandarin captioned as English until the final)."""
     partial_window_s: float = 10.0
     """Shortest encoder window for partials (shorter is faster, less accurate)."""
     first_partial_window_s: float = 5.0
@@ -473,14 +479,17 @@ class StreamingRecognizer:
         self._next_partial_at = end + int(self.options.partial_interval_s * SAMPLE_RATE)
         if result is None or segment_id != self._segment_id or not self._open:
             return
+        # An unsure language is neither kept nor built on: the next partial detects again.
+        sure = result.language_probability >= self.options.partial_language_sure
         keep = max(len(self._stable), len(result.tokens) - self.options.rollback_tokens)
-        stable = result.tokens[:keep]
+        stable = result.tokens[:keep] if sure else ()
         stable_text = self.engine.detokenize(stable, result.language)
         while len(stable) > len(self._stable) and stable_text.endswith("\ufffd"):
             stable = stable[:-1]  # never cut inside a character spread over several tokens
             stable_text = self.engine.detokenize(stable, result.language)
         self._stable = stable
-        self._partial_language = result.language
+        if sure:
+            self._partial_language = result.language
         self._last_partial_text = result.text
         self._last_partial_end = end
         if not result.text:

@@ -145,6 +145,26 @@ def test_partials_grow_with_a_stable_prefix(scheduler, call_audio):
             assert later.end_ms >= earlier.end_ms
 
 
+def test_a_misheard_first_language_does_not_hold_the_partials(scheduler, testdata):
+    """Half a second of this Mandarin sentence is detected as English ("Guadalcan.", a
+    share of 0.65 against Mandarin): the recogniser kept that language and built every later
+    partial of the segment on those tokens, so the caption stayed English until the final."""
+    clip = testdata.parent / "speech-zh" / "zh_aishell_BAC009S0150W0212.wav"
+    if not clip.is_file():
+        pytest.skip(f"{clip.name} not found beside the shared speech set")
+    audio = np.concatenate([decode_audio(clip), np.zeros(SR, dtype=np.float32)])
+    options = StreamingOptions()
+    events = stream(scheduler, audio, options, pace=1.0)
+    partials = [e for e in events if isinstance(e, Partial)]
+    [final] = [e for e in events if isinstance(e, Final)]
+    assert final.language == "zh", final.text
+    assert partials, "no partial at all"
+    assert partials[-1].language == "zh", [(p.language, p.text) for p in partials]
+    for partial in partials:
+        if partial.language != "zh":  # shown, but nothing of it as settled
+            assert partial.stable == "", partial
+
+
 def test_hot_word_swap_applies_from_the_next_segment(scheduler, tmp_path):
     clip = espeak_audio("Please call Xiaomeng Zhao about the CRISPR assay.", tmp_path)
     pause = np.zeros(int(1.2 * SR), dtype=np.float32)
