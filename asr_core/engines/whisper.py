@@ -56,6 +56,18 @@ fails the compression check and falls back to sampling, and what that samples is
 window that quiet holds no speech anyone could hear; it decodes to nothing, every time."""
 
 
+def _likeliest_language(
+    detected: Sequence[tuple[str, float]], allowed: Collection[str]
+) -> tuple[str, float]:
+    """The likeliest of the allowed languages (any, where none are given) in CTranslate2's
+    detection (`<|en|>`-style tokens with probabilities), and its share among them."""
+    probabilities = {token[2:-2]: probability for token, probability in detected}
+    candidates = {lang: probabilities.get(lang, 0.0) for lang in allowed} or probabilities
+    language = max(candidates, key=candidates.__getitem__)
+    total = sum(candidates.values()) or 1.0
+    return language, candidates[language] / total
+
+
 def is_silent(audio: np.ndarray) -> bool:
     return not len(audio) or float(np.max(np.abs(audio))) < SILENCE_PEAK
 
@@ -217,11 +229,7 @@ class WhisperEngine(Engine):
             if request.language:
                 languages.append((request.language, 1.0))
                 continue
-            scores = dict((token[2:-2], p) for token, p in probabilities)
-            allowed = request.allowed_languages or tuple(scores)
-            language = max(allowed, key=lambda lang: scores.get(lang, 0.0))
-            total = sum(scores.get(lang, 0.0) for lang in allowed) or 1.0
-            languages.append((language, scores.get(language, 0.0) / total))
+            languages.append(_likeliest_language(probabilities, request.allowed_languages))
         return languages
 
     def _cut_loop(self, tokens: tuple[int, ...], language: str, keep: int) -> tuple[int, ...]:
@@ -245,14 +253,7 @@ class WhisperEngine(Engine):
     ) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
-        probabilities = {
-            token[2:-2]: probability
-            for token, probability in self._model.model.detect_language(encoded.output)[0]
-        }
-        candidates = {lang: probabilities.get(lang, 0.0) for lang in allowed} or probabilities
-        language = max(candidates, key=candidates.__getitem__)
-        total = sum(candidates.values()) or 1.0
-        return language, candidates[language] / total
+        return _likeliest_language(self._model.model.detect_language(encoded.output)[0], allowed)
 
     def decode(self, encoded: WhisperEncoded, options: DecodeOptions) -> list[Segment]:
         language = self._decode_language(encoded, options)
